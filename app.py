@@ -1,0 +1,29 @@
+"""Run ECSA Workshop: `python app.py` (add `--host 0.0.0.0 --port 8000` for a LAN workshop)."""
+
+import argparse
+import sys
+
+from ecsa import create_app
+from ecsa.framework import FrameworkError
+
+
+def main() -> int:
+    """Parse the command line, build the app and serve it until interrupted."""
+    parser = argparse.ArgumentParser(description="Serve ECSA Workshop.")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 for a LAN)")
+    parser.add_argument("--port", type=int, default=5000)
+    args = parser.parse_args()
+    try:
+        app = create_app()
+    except FrameworkError as error:
+        print(f"ECSA Workshop cannot start: the framework file is not valid.\n  {error}", file=sys.stderr)
+        return 1
+    for problem in app.extensions["ecsa"].problems:
+        print(f"WARNING: {problem}", file=sys.stderr)
+    print(f"ECSA Workshop is running at http://{args.host}:{args.port}/ (data in {app.config['DATA_DIR']})")
+    app.run(host=args.host, port=args.port, threaded=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

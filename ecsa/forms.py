@@ -1,0 +1,126 @@
+"""Validation of everything people type: each form gives clean values and errors by field.
+
+A view re-renders the form with `errors` beside the fields and the typed values kept,
+so a bad input never loses what someone wrote.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from urllib.parse import urlsplit
+
+from .worksheet import ACTION_STATUSES
+
+PERSPECTIVES = {
+    "person_using_services": "Person using services",
+    "unpaid_carer": "Unpaid carer",
+    "staff": "Staff",
+    "volunteer": "Volunteer",
+    "community_member": "Community member",
+    "board_member": "Board member",
+    "other": "Other",
+}
+
+NAME_MAX, ITEM_MAX, NOTES_MAX, TITLE_MAX, REASON_MAX = 80, 2000, 20000, 120, 500
+
+
+class Form:
+    """Collects clean values and per-field error messages from submitted data."""
+
+    def __init__(self, data):
+        self.data, self.clean, self.errors = data, {}, {}
+
+    def text(self, field: str, label: str, limit: int, required: bool = True) -> str:
+        """A text field: trimmed (notes keep their whitespace), length-checked."""
+        raw = self.data.get(field, "") or ""
+        value = raw if limit == NOTES_MAX else raw.strip()
+        if required and not value:
+            self.errors[field] = f"Enter {label}"
+        elif len(value) > limit:
+            self.errors[field] = f"{label[0].upper()}{label[1:]} must be {limit:,} characters or fewer (it is {len(value):,})"
+        self.clean[field] = value
+        return value
+
+    def choice(self, field: str, label: str, options, required: bool = True):
+        """A field whose value must be one of options ('' allowed when optional)."""
+        value = self.data.get(field, "") or ""
+        if value == "" and not required:
+            self.clean[field] = None
+        elif value not in options:
+            self.errors[field] = f"Select {label}"
+        else:
+            self.clean[field] = value
+        return self.clean.get(field)
+
+    def iso_date(self, field: str, label: str, required: bool = True) -> str | None:
+        """A date in ISO form (YYYY-MM-DD), as an <input type=date> sends it."""
+        value = (self.data.get(field, "") or "").strip()
+        self.clean[field] = value or None
+        if not value:
+            if required:
+                self.errors[field] = f"Enter {label}"
+            return None
+        try:
+            date.fromisoformat(value)
+        except ValueError:
+            self.errors[field] = f"{label[0].upper()}{label[1:]} must be a real date, like 2026-03-31"
+        return value
+
+    @property
+    def valid(self) -> bool:
+        """Whether every field passed."""
+        return not self.errors
+
+
+def rating(form: Form, field: str, values: set[int], required: bool = False) -> int | None:
+    """A rating level from the framework's scale, or None to clear it."""
+    choice = form.choice(field, "a rating", {str(v) for v in values}, required=required)
+    form.clean[field] = int(choice) if choice else None
+    return form.clean[field]
+
+
+def session_form(data, section_numbers: set[int], with_facilitator: bool = True) -> Form:
+    """The create-session (and settings) form."""
+    form = Form(data)
+    form.text("title", "a title", TITLE_MAX)
+    form.text("organisation", "the organisation", TITLE_MAX)
+    form.iso_date("date", "the workshop date")
+    scope = sorted({int(s) for s in data.getlist("scope") if s.isdigit() and int(s) in section_numbers})
+    if not scope:
+        form.errors["scope"] = "Select at least one section"
+    form.clean["scope"] = scope
+    if with_facilitator:
+        join_fields(form)
+    return form
+
+
+def join_fields(form: Form) -> Form:
+    """Display name and perspective, as asked of everyone who joins."""
+    form.text("name", "your name", NAME_MAX)
+    form.choice("perspective", "your perspective", PERSPECTIVES)
+    return form
+
+
+def evidence_form(data) -> Form:
+    """An evidence item: what it is, and an optional link or document name."""
+    form = Form(data)
+    form.text("text", "what the evidence is", ITEM_MAX)
+    source = form.text("source", "a link or document name", ITEM_MAX, required=False)
+    if source.lower().startswith(("http:", "https:")) and not urlsplit(source).netloc:
+        form.errors["source"] = "Enter a full link, like https://example.org/report, or a document name"
+    return form
+
+
+def action_form(data) -> Form:
+    """An action: what, owner, due date and status."""
+    form = Form(data)
+    form.text("what", "what the action is", ITEM_MAX)
+    form.text("owner", "an owner", NAME_MAX, required=False)
+    form.iso_date("due", "the due date", required=False)
+    form.choice("status", "a status", ACTION_STATUSES)
+    return form
+
+
+def is_link(source: str | None) -> bool:
+    """Whether an evidence source is a web link we may render as <a href> (never javascript:)."""
+    return bool(source) and urlsplit(source).scheme in ("http", "https") and bool(urlsplit(source).netloc)

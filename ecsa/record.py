@@ -1,0 +1,170 @@
+"""The session record: one JSON document, versioned by docs/record.schema.json.
+
+`export` builds it from a workshop; `read_import` checks an uploaded file (size, depth,
+schema, framework) and turns it into the history a new session continues from. Tokens,
+cookies and roles never enter a record, and roles are never taken from one.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+from pathlib import Path
+
+import jsonschema
+
+from .events import now_iso
+from .framework import Framework
+from .worksheet import new_worksheet
+
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "docs" / "record.schema.json"
+SCHEMA_ID, SCHEMA_VERSION = "ecsa-record", 1
+MAX_IMPORT_BYTES = 5 * 1024 * 1024
+MAX_DEPTH = 12
+# Fields a fresh export regenerates; everything else survives export -> import -> export.
+REGENERATED = ("exported_at", "session.id", "session.created_at", "session.continued_from")
+
+
+class RecordError(ValueError):
+    """An import file that cannot be used, with a message for the facilitator."""
+
+
+@lru_cache(maxsize=1)
+def schema() -> dict:
+    """The record's JSON Schema."""
+    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+
+
+def export(workshop) -> dict:
+    """The whole session as a record."""
+    framework, details, sheets = workshop.framework, workshop.details, workshop.worksheets()
+    wanted = {i.id for i in framework.indicators(details["scope"])} | set(sheets)
+    return {
+        "schema": SCHEMA_ID, "schema_version": SCHEMA_VERSION, "exported_at": now_iso(),
+        "framework": framework.reference(),
+        "session": {key: details[key] for key in
+                    ("id", "title", "organisation", "date", "scope", "created_at", "continued_from")},
+        "rating_scale": [{"value": r.value, "label": r.label, "description": r.description}
+                         for r in framework.rating_levels],
+        "participants": [{k: p[k] for k in ("id", "name", "perspective", "role", "joined_at")}
+                         for p in workshop.participants()],
+        "indicators": [_indicator(framework, indicator, sheets.get(indicator.id))
+                       for indicator in framework.indicators() if indicator.id in wanted],
+        "audit": [event.to_dict() for event in workshop.audit()],
+    }
+
+
+def _indicator(framework: Framework, indicator, ws: dict | None) -> dict:
+    """One indicator's statement and worksheet as the record shows it."""
+    ws = ws or new_worksheet(indicator.id)
+    agreed = ws["agreed_rating"]
+    return {
+        "id": indicator.id, "section": indicator.section, "area": indicator.area,
+        "statement": indicator.text, "bullets": list(indicator.bullets),
+        "state": ws["state"], "notes": ws["notes"], "evidence": ws["evidence"],
+        "votes": [dict(vote, participant_id=pid) for pid, vote in ws["votes"].items()],
+        "agreed_rating": agreed and dict(agreed, label=framework.rating_label(agreed["value"])),
+        "actions": ws["actions"], "lock": ws["lock"], "lock_history": ws["lock_history"],
+    }
+
+
+def file_name(details: dict) -> str:
+    """`ecsa-record-<title-slug>-<date>.json`, safe in any Content-Disposition header."""
+    slug = re.sub(r"[^a-z0-9]+", "-", details["title"].lower()).strip("-")[:60] or "session"
+    return f"ecsa-record-{slug}-{details['date']}.json"
+
+
+def read_import(raw: bytes, framework: Framework) -> dict:
+    """Parse and check an uploaded record; raises RecordError saying what is wrong."""
+    if len(raw) > MAX_IMPORT_BYTES:
+        raise RecordError(f"The file is too big: the limit is {MAX_IMPORT_BYTES // (1024 * 1024)} MB.")
+    try:
+        record = json.loads(raw.decode("utf-8"))
+    except RecursionError:
+        raise RecordError("The file is nested too deeply to be a session record.") from None
+    except (UnicodeDecodeError, ValueError) as error:
+        raise RecordError(f"The file is not valid JSON ({error}).") from None
+    if _depth(record) > MAX_DEPTH:
+        raise RecordError("The file is nested too deeply to be a session record.")
+    _check_schema(record)
+    _check_framework(record, framework)
+    _check_content(record, framework)
+    return record
+
+
+def _depth(value) -> int:
+    """How deeply lists and objects nest in a parsed JSON value (iteratively)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, depth)
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def _check_schema(record) -> None:
+    """Raise RecordError naming the first place the record breaks the schema."""
+    validator = jsonschema.Draft202012Validator(schema())
+    error = jsonschema.exceptions.best_match(validator.iter_errors(record))
+    if error is not None:
+        where = "/".join(str(part) for part in error.absolute_path) or "the top level"
+        raise RecordError(f"The file is not a valid session record: at {where}: {error.message[:200]}")
+
+
+def _check_framework(record: dict, framework: Framework) -> None:
+    """Refuse a record made with another framework (or another version of it)."""
+    theirs, ours = record["framework"], framework.reference()
+    if theirs != ours:
+        raise RecordError(
+            f"The record was made with framework {theirs['id']} version {theirs['version']} "
+            f"(SHA-256 {theirs['sha256'][:12]}…); this server uses {ours['id']} version "
+            f"{ours['version']} (SHA-256 {ours['sha256'][:12]}…).")
+
+
+def _check_content(record: dict, framework: Framework) -> None:
+    """Refuse indicators, sections or ratings that the framework does not define."""
+    levels = framework.rating_values()
+    for number in record["session"]["scope"]:
+        if framework.section(number) is None:
+            raise RecordError(f"The record's scope names section {number}, which the framework does not have.")
+    for indicator in record["indicators"]:
+        if framework.indicator(indicator["id"]) is None:
+            raise RecordError(f"The record has indicator {indicator['id']}, which the framework does not have.")
+        ratings = [v["value"] for v in indicator["votes"]] + [(indicator["agreed_rating"] or {}).get("value")]
+        if any(value is not None and value not in levels for value in ratings):
+            raise RecordError(f"Indicator {indicator['id']} has a rating outside the framework's scale.")
+
+
+def history(record: dict) -> dict:
+    """What a new session takes from an imported record: people, worksheets, audit log."""
+    return {
+        "participants": [{k: p[k] for k in ("id", "name", "perspective", "joined_at")}
+                         for p in record["participants"]],
+        "worksheets": [_worksheet(indicator) for indicator in record["indicators"]],
+        "audit": record["audit"],
+    }
+
+
+def _worksheet(indicator: dict) -> dict:
+    """A stored worksheet rebuilt from a record's indicator."""
+    agreed = indicator["agreed_rating"]
+    return dict(
+        new_worksheet(indicator["id"]), state=indicator["state"], notes=indicator["notes"],
+        evidence=indicator["evidence"], actions=indicator["actions"], lock=indicator["lock"],
+        lock_history=indicator["lock_history"],
+        votes={v["participant_id"]: {k: v[k] for k in ("value", "name", "at")} for v in indicator["votes"]},
+        agreed_rating=agreed and {k: agreed[k] for k in ("value", "by", "at")})
+
+
+def continued_details(record: dict) -> dict:
+    """The new session's details: the record's own, with where it continues from."""
+    session = record["session"]
+    return {
+        "title": session["title"], "organisation": session["organisation"], "date": session["date"],
+        "scope": session["scope"],
+        "continued_from": session["continued_from"] + [
+            {"session_id": session["id"], "exported_at": record["exported_at"]}],
+    }

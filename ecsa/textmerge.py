@@ -1,0 +1,78 @@
+"""Three-way merge of plain text, so a saved form never overwrites someone else's words.
+
+A participant without JavaScript submits the whole notes text together with the text
+they started from (the *base*). Meanwhile others may have saved. Both sides' edits are
+computed against the base and replayed together; where they touch the same stretch of
+the base, both versions are kept (theirs first), because duplicated words can be tidied
+by a person while lost words cannot be recovered.
+"""
+
+from __future__ import annotations
+
+from difflib import SequenceMatcher
+
+Edit = tuple[int, int, str]  # replace base[start:end] with text
+
+
+def edits(base: str, changed: str) -> list[Edit]:
+    """The edits that turn base into changed, as non-overlapping base ranges."""
+    matcher = SequenceMatcher(None, base, changed, autojunk=False)
+    return [
+        (i1, i2, changed[j1:j2])
+        for tag, i1, i2, j1, j2 in matcher.get_opcodes()
+        if tag != "equal"
+    ]
+
+
+def _apply(base: str, start: int, end: int, side: list[Edit]) -> str:
+    """One side's version of base[start:end], given that side's edits inside it."""
+    out, pos = [], start
+    for i1, i2, text in side:
+        out.append(base[pos:i1])
+        out.append(text)
+        pos = i2
+    out.append(base[pos:end])
+    return "".join(out)
+
+
+def _cluster(theirs: list[Edit], ours: list[Edit]) -> list[tuple[int, int, list[Edit], list[Edit]]]:
+    """Group both sides' edits into base ranges where they overlap each other."""
+    tagged = sorted([(e, 0) for e in theirs] + [(e, 1) for e in ours], key=lambda t: (t[0][0], t[0][1]))
+    clusters: list[list] = []
+    for edit, side in tagged:
+        last = clusters[-1] if clusters else None
+        if last and (edit[0] < last[1] or (edit[0] == last[1] and edit[0] == last[0] == edit[1] == last[1])):
+            last[1] = max(last[1], edit[1])
+            last[2 + side].append(edit)
+        else:
+            clusters.append([edit[0], edit[1], [], []])
+            clusters[-1][2 + side].append(edit)
+    return [tuple(c) for c in clusters]  # type: ignore[misc]
+
+
+def _both(their_text: str, our_text: str) -> str:
+    """Keep both versions of a contested stretch, on separate lines so no words run together."""
+    joiner = "" if their_text[-1:].isspace() or our_text[:1].isspace() else "\n"
+    return their_text + joiner + our_text
+
+
+def merge(base: str, theirs: str, ours: str) -> str:
+    """Merge two edited versions of base; overlapping edits keep both sides' text."""
+    if theirs == base or theirs == ours:
+        return ours
+    if ours == base:
+        return theirs
+    out, pos = [], 0
+    for start, end, their_edits, our_edits in _cluster(edits(base, theirs), edits(base, ours)):
+        out.append(base[pos:start])
+        their_text = _apply(base, start, end, their_edits)
+        our_text = _apply(base, start, end, our_edits)
+        if not their_edits:
+            out.append(our_text)
+        elif not our_edits or their_text == our_text:
+            out.append(their_text)
+        else:
+            out.append(_both(their_text, our_text))
+        pos = end
+    out.append(base[pos:])
+    return "".join(out)

@@ -1,0 +1,75 @@
+"""HTTP views: thin adapters from requests to the workshop model, one blueprint per noun."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from flask import Flask, render_template
+
+from .. import workshops
+from ..forms import PERSPECTIVES, is_link
+from ..worksheet import ACTION_STATUSES, STATE_LABELS
+
+# Werkzeug logs every request line; the facilitator link carries a secret token.
+TOKEN_IN_PATH = re.compile(r"(/facilitator/)[A-Za-z0-9_-]+")
+
+
+class RedactTokens(logging.Filter):
+    """Keep facilitator tokens out of the request log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = TOKEN_IN_PATH.sub(r"\1[redacted]", str(record.msg))
+        if record.args:
+            record.args = tuple(TOKEN_IN_PATH.sub(r"\1[redacted]", a) if isinstance(a, str) else a
+                                for a in record.args)
+        return True
+
+
+def register(app: Flask) -> None:
+    """Attach blueprints, error pages, template helpers and security headers."""
+    from . import records, sessions, worksheets
+    for module in (sessions, worksheets, records):
+        app.register_blueprint(module.bp)
+    logging.getLogger("werkzeug").addFilter(RedactTokens())
+    app.jinja_env.globals.update(PERSPECTIVES=PERSPECTIVES, STATE_LABELS=STATE_LABELS,
+                                 ACTION_STATUSES=ACTION_STATUSES, is_link=is_link,
+                                 current_framework=lambda: workshops().framework)
+    # Blocks rendered alone (htmx fragments) do not see a template's top-level imports,
+    # so the form macros are globals rather than `{% from "macros.html" import ... %}`.
+    macros = app.jinja_env.get_template("macros.html").module
+    app.jinja_env.globals.update({name: getattr(macros, name) for name in MACROS})
+    for code, title in ERRORS.items():
+        app.register_error_handler(code, _error_page(code, title))
+    app.after_request(_security_headers)
+
+
+MACROS = ("field", "textarea", "radios", "select", "error_summary", "message_for", "perspective_radios")
+
+ERRORS = {
+    403: "You cannot do that",
+    404: "Page not found",
+    413: "That was too big to send",
+    429: "Too many attempts",
+    500: "Sorry, something went wrong",
+}
+
+
+def _error_page(code: int, title: str):
+    """An error handler that renders the shared error page with the error's message."""
+    def handler(error):
+        description = getattr(error, "description", None)
+        return render_template("error.html", code=code, title=title, message=description), code
+    return handler
+
+
+def _security_headers(response):
+    """Headers that keep pages from leaking the URL, being framed or running foreign scripts."""
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'self'; form-action 'self'")
+    return response

@@ -1,0 +1,66 @@
+"""What every view needs: the session from the URL, who is asking, and how to answer."""
+
+from __future__ import annotations
+
+from flask import abort, redirect, render_template, request, session, url_for
+from jinja2_fragments.flask import render_block
+
+from .. import htmx, workshops
+from ..events import Actor
+from ..workshop import Workshop
+
+
+def load_workshop(session_id: str) -> Workshop:
+    """The session named in the URL, or a 404 (or 500 naming a damaged file)."""
+    found = workshops().get(session_id)
+    if found is None:
+        damaged = [p for p in workshops().problems if str(p.path).endswith(f"/{session_id}.json")]
+        if damaged:
+            abort(500, f"This session's data file is damaged and has been left untouched for recovery: {damaged[0].reason}")
+        abort(404, "There is no workshop session at this address. Check the link, or join with a code.")
+    return found
+
+
+def current_actor(workshop: Workshop) -> Actor | None:
+    """The person this browser joined the session as (from the signed cookie), if any."""
+    participant_id = session.get("joined", {}).get(workshop.id)
+    return workshop.actor(participant_id) if participant_id else None
+
+
+def require_actor(workshop: Workshop) -> Actor:
+    """The joined person, or stop: a page view goes to the join form, a write gets 403."""
+    actor = current_actor(workshop)
+    if actor is None:
+        if request.method == "GET":
+            abort(redirect(url_for("sessions.join", code=workshop.details["join_code"])))
+        abort(403, "Join this session before making changes.")
+    return actor
+
+
+def require_facilitator(workshop: Workshop) -> Actor:
+    """The joined facilitator, or 403."""
+    actor = require_actor(workshop)
+    if not actor.is_facilitator:
+        abort(403, "Only the facilitator can do that.")
+    return actor
+
+
+def remember(workshop: Workshop, actor: Actor) -> None:
+    """Keep this browser joined to the session across reloads (signed cookie)."""
+    joined = dict(session.get("joined", {}))
+    joined[workshop.id] = actor.id
+    session["joined"] = joined
+    session.permanent = True
+
+
+def answer(template: str, block: str, context: dict, status: int = 200, then: str | None = None):
+    """One answer for both worlds: htmx gets the block, a plain form post-redirect-gets.
+
+    A failed plain post (status >= 400) gets the whole page again, with the message and
+    the typed values in place, so nothing is lost without JavaScript either.
+    """
+    if htmx and not htmx.boosted:
+        return render_block(template, block, **context), status
+    if status < 400 and then:
+        return redirect(then, code=303)
+    return render_template(template, **context), status

@@ -1,0 +1,54 @@
+"""The record: download a session as JSON, and start a new session from an earlier record."""
+
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, Response, redirect, render_template, request, url_for
+
+from .. import forms, record, workshops
+from .common import load_workshop, remember, require_actor
+from .sessions import _show_once
+
+bp = Blueprint("records", __name__)
+
+
+@bp.get("/s/<session_id>/record")
+def download(session_id):
+    """The session as one JSON file (`ecsa-record-<title-slug>-<date>.json`)."""
+    workshop = load_workshop(session_id)
+    require_actor(workshop)
+    body = json.dumps(record.export(workshop), ensure_ascii=False, indent=2)
+    name = record.file_name(workshop.details)
+    return Response(body, mimetype="application/json",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@bp.route("/import", methods=["GET", "POST"])
+def import_record():
+    """Start a new session that continues from an earlier record."""
+    if request.method == "GET":
+        return render_template("import.html", form=forms.Form({}))
+    form = forms.join_fields(forms.Form(request.form))
+    upload = request.files.get("record")
+    if upload is None or not upload.filename:
+        form.errors["record"] = "Choose a record file to import"
+    else:
+        try:
+            earlier = record.read_import(upload.read(record.MAX_IMPORT_BYTES + 1), workshops().framework)
+        except record.RecordError as problem:
+            form.errors["record"] = str(problem)
+    if not form.valid:
+        return render_template("import.html", form=form), 422
+    workshop, facilitator, token = workshops().create(
+        record.continued_details(earlier), form.clean["name"], form.clean["perspective"],
+        history=record.history(earlier), facilitator_id=_same_person(earlier, form.clean["name"]))
+    remember(workshop, facilitator)
+    _show_once(workshop, token)
+    return redirect(url_for("sessions.share", session_id=workshop.id), code=303)
+
+
+def _same_person(earlier: dict, name: str) -> str | None:
+    """The id of the earlier participant with this name, so one person is not listed twice."""
+    matches = [p["id"] for p in earlier["participants"] if p["name"].casefold() == name.casefold()]
+    return matches[0] if matches else None

@@ -1,0 +1,143 @@
+"""Sessions: create one, share it, join it, come back as facilitator, change its settings."""
+
+from __future__ import annotations
+
+import segno
+from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
+
+from .. import forms, workshops
+from ..ratelimit import FailureLimiter
+from ..workshops import normalise_code
+from .common import answer, current_actor, load_workshop, remember, require_actor, require_facilitator
+
+bp = Blueprint("sessions", __name__)
+
+
+def _sections() -> set[int]:
+    """The section numbers of the framework in use."""
+    return {section.number for section in workshops().framework.sections}
+
+
+@bp.get("/")
+def home():
+    """The start page: join with a code, or create a session."""
+    return render_template("home.html", form=forms.Form({}), join_form=forms.Form({}))
+
+
+@bp.post("/sessions")
+def create():
+    """Create a session and make this browser its facilitator."""
+    form = forms.session_form(request.form, _sections())
+    if not form.valid:
+        return render_template("home.html", form=form, join_form=forms.Form({})), 422
+    details = {key: form.clean[key] for key in ("title", "organisation", "date", "scope")}
+    workshop, facilitator, token = workshops().create(details, form.clean["name"], form.clean["perspective"])
+    remember(workshop, facilitator)
+    _show_once(workshop, token)
+    return redirect(url_for("sessions.share", session_id=workshop.id), code=303)
+
+
+def _show_once(workshop, token: str) -> None:
+    """Hand the new facilitator link to this browser's next page only (it is never stored)."""
+    session["facilitator_link"] = url_for("sessions.facilitate", session_id=workshop.id, token=token,
+                                          _external=True)
+
+
+@bp.post("/s/<session_id>/facilitator-link")
+def new_facilitator_link(session_id):
+    """Replace the facilitator link (the old one stops working) and show the new one once."""
+    workshop = load_workshop(session_id)
+    actor = require_facilitator(workshop)
+    _show_once(workshop, workshop.rotate_facilitator_token(actor))
+    return redirect(url_for("sessions.share", session_id=session_id), code=303)
+
+
+@bp.get("/s/<session_id>/facilitator/<token>")
+def facilitate(session_id, token):
+    """The facilitator's private link: recognise this browser as the facilitator."""
+    workshop = load_workshop(session_id)
+    if not workshop.is_facilitator_token(token):
+        abort(403, "This facilitator link is not valid for this session.")
+    facilitator = next(p for p in workshop.participants() if p["role"] == "facilitator")
+    remember(workshop, workshop.actor(facilitator["id"]))
+    # Redirect so the token leaves the address bar (and the browser's history of it).
+    return redirect(url_for("worksheets.overview", session_id=session_id), code=303)
+
+
+def _limiter() -> FailureLimiter:
+    """The app's wrong-join-code limiter."""
+    limiter = current_app.extensions.get("ecsa.join_limiter")
+    if limiter is None:
+        limiter = FailureLimiter(current_app.config["JOIN_ATTEMPTS_PER_MINUTE"])
+        current_app.extensions["ecsa.join_limiter"] = limiter
+    return limiter
+
+
+@bp.route("/join", methods=["GET", "POST"])
+def join_by_code():
+    """Type a join code (as read off the facilitator's screen)."""
+    if request.method == "GET" and "code" not in request.args:
+        return render_template("join_code.html", join_form=forms.Form({}))
+    code = normalise_code(request.values.get("code", ""))
+    key = request.remote_addr or "unknown"
+    wait = _limiter().blocked(key)
+    if wait:
+        form = forms.Form({"code": code})
+        form.errors["code"] = f"Too many wrong codes. Try again in {int(wait) + 1} seconds."
+        return render_template("join_code.html", join_form=form), 429
+    if workshops().by_code(code) is None:
+        _limiter().fail(key)
+        form = forms.Form({"code": code})
+        form.errors["code"] = "No session has that code. Check it with your facilitator." if code else "Enter the join code"
+        return render_template("join_code.html", join_form=form), 404 if code else 422
+    return redirect(url_for("sessions.join", code=code), code=303)
+
+
+@bp.route("/join/<code>", methods=["GET", "POST"])
+def join(code):
+    """Join a session: give a display name and a perspective."""
+    workshop = workshops().by_code(code)
+    if workshop is None:
+        return redirect(url_for("sessions.join_by_code", code=code), code=307)
+    if current_actor(workshop) and request.method == "GET":
+        return redirect(url_for("worksheets.overview", session_id=workshop.id))
+    form = forms.join_fields(forms.Form(request.form))
+    if request.method == "GET" or not form.valid:
+        status = 200 if request.method == "GET" else 422
+        return render_template("join.html", workshop=workshop, details=workshop.details,
+                               form=forms.Form({}) if status == 200 else form), status
+    remember(workshop, workshop.join(form.clean["name"], form.clean["perspective"]))
+    return redirect(url_for("worksheets.overview", session_id=workshop.id), code=303)
+
+
+def _share_context(workshop) -> dict:
+    """The join link, code and QR code to show the room."""
+    base = current_app.config["PUBLIC_URL"] or request.host_url
+    link = base.rstrip("/") + url_for("sessions.join", code=workshop.details["join_code"])
+    qr = segno.make(link, error="m").svg_data_uri(scale=6, border=2)
+    return {"join_link": link, "join_qr": qr}
+
+
+@bp.get("/s/<session_id>/share")
+def share(session_id):
+    """Show the join link, the code and a QR code, large enough for a room to read."""
+    workshop = load_workshop(session_id)
+    actor = require_actor(workshop)
+    link = session.pop("facilitator_link", None) if actor.is_facilitator else None
+    return render_template("share.html", workshop=workshop, details=workshop.details, actor=actor,
+                           facilitator_link=link, **_share_context(workshop))
+
+
+@bp.route("/s/<session_id>/settings", methods=["GET", "POST"])
+def settings(session_id):
+    """Change the session's title, organisation, date and sections in scope."""
+    workshop = load_workshop(session_id)
+    actor = require_facilitator(workshop)
+    context = {"workshop": workshop, "details": workshop.details, "actor": actor}
+    if request.method == "GET":
+        return render_template("settings.html", form=forms.Form(workshop.details), **context)
+    form = forms.session_form(request.form, _sections(), with_facilitator=False)
+    if not form.valid:
+        return answer("settings.html", "settings_form", dict(context, form=form), 422)
+    workshop.update_details(actor, form.clean)
+    return redirect(url_for("worksheets.overview", session_id=session_id), code=303)

@@ -1,0 +1,187 @@
+"""The worksheet: the overview of indicators in scope, and each indicator's page and forms.
+
+Every form posts to its own URL; htmx swaps back just the block named after the DOM id
+that changed, and without JavaScript the same URL redirects back to the page.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, render_template, request, url_for
+
+from .. import forms
+from ..events import Event, new_id
+from ..worksheet import Conflict, Forbidden, authorise, find_item
+from .common import answer, load_workshop, require_actor
+
+bp = Blueprint("worksheets", __name__, url_prefix="/s/<session_id>")
+
+BLOCKS = {"worksheet", "status", "notes", "evidence", "ratings", "actions"}
+ITEM_FORMS = {"evidence": forms.evidence_form, "action": forms.action_form}
+
+
+@bp.get("/")
+def overview(session_id):
+    """Sections, areas and indicators in scope, each with its state and agreed rating."""
+    workshop = load_workshop(session_id)
+    actor = require_actor(workshop)
+    details = workshop.details
+    sections = [s for s in workshop.framework.sections if s.number in details["scope"]]
+    return render_template("overview.html", workshop=workshop, details=details, actor=actor,
+                           sections=sections, sheets=workshop.worksheets())
+
+
+def indicator_context(workshop, indicator_id: str, actor, **extra) -> dict:
+    """Everything the indicator page and each of its blocks render from."""
+    if not workshop.in_scope(indicator_id):
+        abort(404, "That indicator is not part of this session.")
+    in_scope = [i.id for i in workshop.indicators()]
+    position = in_scope.index(indicator_id)
+    ws = workshop.worksheet(indicator_id)
+    return dict(
+        workshop=workshop, details=workshop.details, actor=actor, ws=ws,
+        indicator=workshop.framework.indicator(indicator_id), scale=workshop.framework.rating_levels,
+        framework=workshop.framework, position=position + 1, total=len(in_scope),
+        previous=in_scope[position - 1] if position else None,
+        next=in_scope[position + 1] if position + 1 < len(in_scope) else None,
+        here=url_for(".indicator", session_id=workshop.id, indicator_id=indicator_id),
+        editable=ws["lock"] is None, forms={}, editing=None, message=None,
+        my_vote=ws["votes"].get(actor.id, {}).get("value"), **extra)
+
+
+@bp.get("/i/<indicator_id>")
+def indicator(session_id, indicator_id):
+    """An indicator's statement and worksheet."""
+    workshop = load_workshop(session_id)
+    context = indicator_context(workshop, indicator_id, require_actor(workshop))
+    block = request.args.get("block")
+    if block in BLOCKS:
+        return answer("indicator.html", block, context)
+    return render_template("indicator.html", **context)
+
+
+def change(session_id: str, indicator_id: str, block: str, make_event, form=None, form_key=None):
+    """Apply one change and answer with the block it touched, or the block with the error.
+
+    Permission is checked before validation, so a forbidden request is a 403 whatever
+    it carries; a refused form is shown again with what was typed.
+    """
+    workshop = load_workshop(session_id)
+    actor = require_actor(workshop)
+    then = url_for(".indicator", session_id=session_id, indicator_id=indicator_id) + f"#{block}"
+    event = make_event(actor)
+    status, message = 200, None
+    try:
+        authorise(actor, indicator_context(workshop, indicator_id, actor)["ws"], event)
+        if form is not None and not form.valid:
+            status = 422
+        else:
+            workshop.change(actor, event)
+            form = None
+    except Forbidden as refused:
+        status, message = 403, str(refused)
+    except Conflict as conflict:
+        status, message = 409, str(conflict)
+    context = indicator_context(workshop, indicator_id, actor)
+    if form is not None:
+        context["forms"][form_key or block] = form
+    context["message"] = message and {"block": block, "text": message}
+    return answer("indicator.html", block, context, status, then)
+
+
+@bp.post("/i/<indicator_id>/notes")
+def save_notes(session_id, indicator_id):
+    """Save the discussion notes, merged with whatever others saved meanwhile."""
+    form = forms.Form(request.form)
+    form.text("notes", "the notes", forms.NOTES_MAX, required=False)
+    base = request.form.get("base", "")[: forms.NOTES_MAX]
+    return change(session_id, indicator_id, "notes",
+                  lambda actor: Event.by(actor, "notes_saved", indicator_id, text=form.clean["notes"], base=base),
+                  form)
+
+
+@bp.post("/i/<indicator_id>/<kind>")
+def add_item(session_id, indicator_id, kind):
+    """Add an evidence item or an action."""
+    form = _item_form(kind)
+    return change(session_id, indicator_id, _block(kind),
+                  lambda actor: Event.by(actor, f"{kind}_added", indicator_id, id=new_id(), **form.clean),
+                  form, form_key=f"{kind}:new")
+
+
+@bp.get("/i/<indicator_id>/<kind>/<item_id>/edit")
+def edit_item_form(session_id, indicator_id, kind, item_id):
+    """Show an evidence item or action as an editable form."""
+    workshop = load_workshop(session_id)
+    context = indicator_context(workshop, indicator_id, require_actor(workshop), editing=f"{kind}:{item_id}")
+    _item_form(kind)
+    if find_item(context["ws"], kind, item_id) is None:
+        abort(404, f"That {kind} item is no longer there.")
+    return answer("indicator.html", _block(kind), context)
+
+
+@bp.post("/i/<indicator_id>/<kind>/<item_id>")
+def edit_item(session_id, indicator_id, kind, item_id):
+    """Save an edited evidence item or action (refused if someone changed it meanwhile)."""
+    form = _item_form(kind)
+    rev = request.form.get("rev", "")
+    return change(session_id, indicator_id, _block(kind),
+                  lambda actor: Event.by(actor, f"{kind}_edited", indicator_id, id=item_id,
+                                         rev=int(rev) if rev.isdigit() else None, **form.clean),
+                  form, form_key=f"{kind}:{item_id}")
+
+
+@bp.post("/i/<indicator_id>/<kind>/<item_id>/remove")
+def remove_item(session_id, indicator_id, kind, item_id):
+    """Remove an evidence item or action (its author or the facilitator only)."""
+    _item_form(kind)
+    return change(session_id, indicator_id, _block(kind),
+                  lambda actor: Event.by(actor, f"{kind}_removed", indicator_id, id=item_id))
+
+
+def _item_form(kind: str):
+    """The validated form for an item kind, or 404 for an unknown kind."""
+    if kind not in ITEM_FORMS:
+        abort(404)
+    return ITEM_FORMS[kind](request.form)
+
+
+def _block(kind: str) -> str:
+    """The DOM id (and template block) of an item kind's list."""
+    return "evidence" if kind == "evidence" else "actions"
+
+
+@bp.post("/i/<indicator_id>/vote")
+def vote(session_id, indicator_id):
+    """Cast (or clear) this participant's own rating."""
+    workshop = load_workshop(session_id)
+    form = forms.Form(request.form)
+    value = forms.rating(form, "value", workshop.framework.rating_values())
+    return change(session_id, indicator_id, "ratings",
+                  lambda actor: Event.by(actor, "vote_cast", indicator_id, value=value), form, "vote")
+
+
+@bp.post("/i/<indicator_id>/agreed")
+def agree(session_id, indicator_id):
+    """Set (or clear) the group's agreed rating (facilitator only)."""
+    workshop = load_workshop(session_id)
+    form = forms.Form(request.form)
+    value = forms.rating(form, "agreed", workshop.framework.rating_values())
+    return change(session_id, indicator_id, "ratings",
+                  lambda actor: Event.by(actor, "agreed_rating_set", indicator_id, value=value), form, "agreed")
+
+
+@bp.post("/i/<indicator_id>/lock")
+def lock(session_id, indicator_id):
+    """Lock the indicator as agreed (facilitator only)."""
+    return change(session_id, indicator_id, "worksheet",
+                  lambda actor: Event.by(actor, "indicator_locked", indicator_id))
+
+
+@bp.post("/i/<indicator_id>/unlock")
+def unlock(session_id, indicator_id):
+    """Unlock the indicator for more discussion, giving a reason (facilitator only)."""
+    form = forms.Form(request.form)
+    form.text("reason", "a reason for unlocking", forms.REASON_MAX)
+    return change(session_id, indicator_id, "worksheet",
+                  lambda actor: Event.by(actor, "indicator_unlocked", indicator_id, reason=form.clean["reason"]),
+                  form, "unlock")
