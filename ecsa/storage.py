@@ -1,0 +1,285 @@
+"""Durable, single-writer TinyDB storage: one JSON file per workshop session.
+
+Each ``SessionFile.transaction()`` holds the file's lock and reaches disk as ONE
+atomic, fsynced replacement. Corrupt files are reported, never overwritten.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import threading
+from contextlib import contextmanager, suppress
+from typing import Iterator
+
+import tinydb
+from tinydb.storages import Storage
+
+SESSION_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+TMP_MARKER = ".tmp-"
+
+
+def _is_tmp_name(name: str) -> bool:
+    """True for temp files left behind by atomic_write."""
+    return name.startswith(".") and TMP_MARKER in name
+
+
+def _fsync_dir(folder: str) -> None:
+    """Make a rename/creation inside ``folder`` durable."""
+    if os.name == "nt":  # Windows cannot open directories; NTFS journals renames
+        return
+    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: str | os.PathLike, data: bytes, mode: int = 0o600) -> None:
+    """Write bytes so that the file is either the old or the new content, durably."""
+    folder, name = os.path.split(os.path.abspath(os.fspath(path)))
+    # Same folder (rename is atomic only within one filesystem); hidden and
+    # not ending in .json so open_all never mistakes it for a session.
+    tmp = os.path.join(folder, f".{name}{TMP_MARKER}{secrets.token_hex(6)}")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(tmp, flags, mode)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            if hasattr(os, "fchmod"):
+                os.fchmod(f.fileno(), mode)  # the umask may have removed bits
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())  # content on disk before the rename points at it
+        os.replace(tmp, path)
+    except BaseException:
+        with suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(folder)  # the rename itself must survive a power cut
+
+
+class CorruptSessionFile(Exception):
+    """A session file on disk that is not a valid TinyDB JSON document."""
+
+    def __init__(self, path: str | os.PathLike, reason: str):
+        self.path = os.fspath(path)
+        self.reason = reason
+        super().__init__(
+            f"Session file {self.path} cannot be loaded ({reason}); "
+            "it was left unchanged on disk."
+        )
+
+
+def _check_layout(data: object) -> str | None:
+    """Return why ``data`` is not {table: {doc_id: {...}}}, or None if it is."""
+    if not isinstance(data, dict):
+        return f"top level is a JSON {type(data).__name__}, not an object of tables"
+    for table, docs in data.items():
+        if not isinstance(docs, dict):
+            return f"table {table!r} is not a JSON object"
+        for doc_id, doc in docs.items():
+            if not (doc_id.isascii() and doc_id.isdigit()) or not isinstance(doc, dict):
+                return f"table {table!r} has an invalid document {doc_id!r}"
+    return None
+
+
+def _load(path: str) -> tuple[bytes, dict]:
+    """Read and validate a session file; raise CorruptSessionFile if unusable."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    if not raw.strip():
+        raise CorruptSessionFile(path, "the file is empty")
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise CorruptSessionFile(path, f"not UTF-8 text: {e}") from e
+    except json.JSONDecodeError as e:
+        raise CorruptSessionFile(path, f"invalid JSON: {e}") from e
+    problem = _check_layout(data)
+    if problem:
+        raise CorruptSessionFile(path, problem)
+    return raw, data
+
+
+def _encode(data: dict) -> bytes:
+    """Serialise the whole database compactly, as UTF-8."""
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+class DurableStorage(Storage):
+    """Keeps the parsed JSON in memory; writes inside a transaction are buffered and committed once."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = os.fspath(path)
+        # The committed bytes are what rollback returns to: TinyDB mutates the
+        # documents of the dict that read() hands out in place.
+        self._committed, self._data = _load(self.path)
+        self._in_transaction = False
+
+    def read(self) -> dict | None:
+        """Return the live in-memory tables (TinyDB's own MemoryStorage does the same)."""
+        return self._data
+
+    def write(self, data: dict) -> None:
+        """Buffer inside a transaction; outside one, write durably at once."""
+        self._data = data
+        if not self._in_transaction:
+            try:
+                self.commit()
+            except BaseException:
+                self.rollback()
+                raise
+
+    def begin(self) -> None:
+        """Start buffering writes."""
+        self._in_transaction = True
+
+    def commit(self) -> None:
+        """Write the buffered state with one atomic_write (the caller rolls back on error)."""
+        # Serialise even if write() was never called, so memory and disk
+        # cannot drift apart after an in-place mutation by TinyDB.
+        encoded = _encode(self._data)
+        if encoded != self._committed:
+            atomic_write(self.path, encoded)
+        self._committed = encoded
+        self._in_transaction = False
+
+    def rollback(self) -> None:
+        """Drop uncommitted changes by re-parsing the last committed bytes."""
+        self._data = json.loads(self._committed)
+        self._in_transaction = False
+
+
+class SessionFile:
+    """One session's TinyDB file with its single-writer lock."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = os.fspath(path)
+        if not os.path.exists(self.path):
+            atomic_write(self.path, _encode({}))
+        self.db = tinydb.TinyDB(self.path, storage=DurableStorage)
+        self._lock = threading.RLock()  # re-entrant so nested blocks join
+        self._depth = 0
+        self._doomed = False  # an inner block failed; the outer must not commit
+
+    @property
+    def storage(self) -> DurableStorage:
+        """The DurableStorage behind self.db."""
+        return self.db.storage  # type: ignore[return-value]
+
+    @contextmanager
+    def transaction(self) -> Iterator[tinydb.TinyDB]:
+        """Run the block as one all-or-nothing, durable change."""
+        with self._lock:
+            if self._depth:
+                yield from self._joined()
+                return
+            self._depth, self._doomed = 1, False
+            self.storage.begin()
+            try:
+                yield self.db
+                if self._doomed:
+                    raise RuntimeError("a nested transaction failed; nothing was saved")
+                self.storage.commit()
+            except BaseException:
+                self._rollback()
+                raise
+            finally:
+                self._depth = 0
+
+    def _joined(self) -> Iterator[tinydb.TinyDB]:
+        """Body of a nested transaction: it commits or fails with the outer one."""
+        self._depth += 1
+        try:
+            yield self.db
+        except BaseException:
+            self._doomed = True  # even if the outer block swallows the error
+            raise
+        finally:
+            self._depth -= 1
+
+    def _rollback(self) -> None:
+        """Restore the committed state and drop TinyDB's per-table caches."""
+        self.storage.rollback()
+        # Table objects survive (callers may hold them), so reset their caches
+        # in place: _next_id and query results may reflect the dropped change.
+        for table in self.db._tables.values():
+            table._next_id = None
+            table.clear_cache()
+
+    @contextmanager
+    def reading(self) -> Iterator[tinydb.TinyDB]:
+        """Give consistent read access under the lock; nothing is written."""
+        with self._lock:
+            yield self.db
+
+    def size_bytes(self) -> int:
+        """Size of the committed file on disk."""
+        return os.path.getsize(self.path)
+
+
+class SessionDirectory:
+    """The folder of session files: opens each at start-up and creates new ones."""
+
+    def __init__(self, folder: str | os.PathLike):
+        self.folder = os.path.abspath(os.fspath(folder))
+        if not os.path.isdir(self.folder):
+            os.makedirs(self.folder, mode=0o700, exist_ok=True)
+            os.chmod(self.folder, 0o700)  # makedirs' mode is filtered by umask
+            _fsync_dir(os.path.dirname(self.folder))
+        self._files: dict[str, SessionFile] = {}
+        self._lock = threading.Lock()
+
+    def _path(self, session_id: str) -> str:
+        """File path for a session id."""
+        return os.path.join(self.folder, f"{session_id}.json")
+
+    def open_all(self) -> list[CorruptSessionFile]:
+        """Open every session file; return (never overwrite) the corrupt ones."""
+        problems: list[CorruptSessionFile] = []
+        with self._lock:
+            for name in sorted(os.listdir(self.folder)):
+                path = os.path.join(self.folder, name)
+                if _is_tmp_name(name):
+                    # Only a writer killed mid-write leaves one; its target
+                    # still holds the previous complete version.
+                    with suppress(FileNotFoundError):
+                        os.unlink(path)
+                    continue
+                session_id, ext = os.path.splitext(name)
+                if ext != ".json" or session_id in self._files:
+                    continue
+                if not SESSION_ID_RE.fullmatch(session_id):
+                    problems.append(CorruptSessionFile(path, "file name is not a valid session id"))
+                    continue
+                try:
+                    self._files[session_id] = SessionFile(path)
+                except CorruptSessionFile as e:
+                    problems.append(e)
+                except OSError as e:
+                    problems.append(CorruptSessionFile(path, f"unreadable: {e}"))
+        return problems
+
+    def get(self, session_id: str) -> SessionFile | None:
+        """The open session file for this id, or None."""
+        with self._lock:
+            return self._files.get(session_id)
+
+    def create(self, session_id: str) -> SessionFile:
+        """Create a new, empty, durable session file."""
+        if not isinstance(session_id, str) or not SESSION_ID_RE.fullmatch(session_id):
+            raise ValueError(f"invalid session id {session_id!r}: use 1-64 of A-Z a-z 0-9 _ -")
+        with self._lock:
+            path = self._path(session_id)
+            # Also refuse when only the file exists (e.g. a corrupt one):
+            # creating must never overwrite anything on disk.
+            if session_id in self._files or os.path.lexists(path):
+                raise ValueError(f"session {session_id!r} already exists")
+            session = self._files[session_id] = SessionFile(path)
+            return session
+
+    def ids(self) -> list[str]:
+        """Ids of all open sessions, sorted."""
+        with self._lock:
+            return sorted(self._files)
