@@ -17,6 +17,9 @@ The pinned list lives in scripts/vendor.json.  For each package the script
   5. writes static/vendor/MANIFEST.json (name, version, SPDX licence, tarball
      integrity, per-file sha256 and the post-processing applied).
 
+Entries under "built" (bundles made locally with a pinned esbuild, e.g. Yjs)
+are handled by scripts/vendor_build.py.
+
 The output is deterministic (no timestamps), so running it twice changes
 nothing.
 
@@ -34,7 +37,8 @@ Usage:
                                            verify the files on disk against
                                            MANIFEST.json only (no network)
 
-Standard library only, plus the ``npm`` CLI for fetching.
+Standard library only, plus the ``npm`` CLI for fetching (and ``node`` for
+building the "built" entries).
 """
 
 from __future__ import annotations
@@ -55,6 +59,9 @@ import sys
 import tarfile
 import tempfile
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import vendor_build  # noqa: E402  (scripts/vendor_build.py; imports nothing from here)
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG_PATH = ROOT / "scripts" / "vendor.json"
@@ -164,6 +171,8 @@ def load_config() -> dict:
         for rule in entry.get("postprocess", []):
             if rule.get("rule") not in POSTPROCESSORS:
                 raise VendorError(f"vendor.json: {entry['name']}: unknown rule {rule.get('rule')!r}")
+    for entry in config.get("built", []):
+        vendor_build.validate(entry, sys.modules[__name__])
     return config
 
 
@@ -481,24 +490,9 @@ def build_package(entry: dict, workdir: Path, pin: bool) -> tuple[dict[str, byte
     return outputs, manifest_entry
 
 
-def build_entry(entry: dict, workdir: Path) -> tuple[dict[str, bytes], dict]:
-    """Placeholder for locally built bundles (entries under "built" in vendor.json).
-
-    Intended schema (to be implemented with the Yjs issue), e.g.:
-
-        {"name": "yjs-bundle",
-         "builder": "esbuild",
-         "inputs": {"yjs": "13.x.y", "y-protocols": "1.x.y", "esbuild": "0.x.y"},
-         "entry": "scripts/vendor-src/yjs-entry.js",
-         "output": "yjs.min.js",
-         "esbuild_args": ["--bundle", "--minify", "--format=esm"]}
-
-    It should npm-pack each input with pinned integrity (as build_package does),
-    run the pinned esbuild in a temp dir, write static/vendor/<name>/, and return
-    the same (outputs, manifest entry) pair, recording the inputs' versions,
-    licences and integrities so MANIFEST.json stays the single record.
-    """
-    raise VendorError(f"built entry {entry['name']!r}: building bundles is not implemented yet")
+def build_entry(entry: dict, workdir: Path, pin: bool) -> tuple[dict[str, bytes], dict]:
+    """Build one entry of the "built" list; see scripts/vendor_build.py."""
+    return vendor_build.build_entry(entry, workdir, pin, sys.modules[__name__])
 
 
 # --------------------------------------------------------------------------
@@ -541,7 +535,7 @@ def build_selected(packages, built, pin) -> tuple[dict[str, dict[str, bytes]], d
         for entry in built:
             work = Path(tmp) / dest_dir_name(entry["name"])
             work.mkdir()
-            outputs[entry["name"]], man_built[entry["name"]] = build_entry(entry, work)
+            outputs[entry["name"]], man_built[entry["name"]] = build_entry(entry, work, pin)
     return outputs, man_pkgs, man_built
 
 
@@ -634,12 +628,16 @@ def cmd_check(config: dict, only: list[str] | None, offline: bool) -> None:
             if item.get(key) != entry.get(key):
                 problems.append(f"{entry['name']}: {key} {item.get(key)!r} in manifest, {entry.get(key)!r} pinned")
     for entry in built:
-        if entry["name"] not in manifest.get("built", {}):
+        item = manifest.get("built", {}).get(entry["name"])
+        if item is None:
             problems.append(f"{entry['name']}: built entry not in MANIFEST.json")
+        else:
+            problems += vendor_build.check_offline(entry, item, sys.modules[__name__])
     if not only:
-        configured = {e["name"] for e in config.get("packages", [])}
-        for name in sorted(set(manifest.get("packages", {})) - configured):
-            problems.append(f"{name}: in MANIFEST.json but not in vendor.json")
+        for section in ("packages", "built"):
+            configured = {e["name"] for e in config.get(section, [])}
+            for name in sorted(set(manifest.get(section, {})) - configured):
+                problems.append(f"{name}: in MANIFEST.json but not in vendor.json")
 
     # 2. files on disk match the recorded sha256; nothing missing or extra.
     selected = {e["name"] for e in packages + built}
