@@ -6,8 +6,9 @@ so a bad input never loses what someone wrote.
 
 from __future__ import annotations
 
+import re
 from datetime import date
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from .worksheet import ACTION_STATUSES
 
@@ -22,6 +23,9 @@ PERSPECTIVES = {
 }
 
 NAME_MAX, ITEM_MAX, NOTES_MAX, TITLE_MAX, REASON_MAX = 80, 2000, 20000, 120, 500
+# Python 3.11's date.fromisoformat also takes "20260301" and "2026-W10-1", which the
+# record's schema (YYYY-MM-DD) would then refuse on import.
+ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 class Form:
@@ -60,9 +64,7 @@ class Form:
             if required:
                 self.errors[field] = f"Enter {label}"
             return None
-        try:
-            date.fromisoformat(value)
-        except ValueError:
+        if not is_iso_date(value):
             self.errors[field] = f"{label[0].upper()}{label[1:]} must be a real date, like 2026-03-31"
         return value
 
@@ -70,6 +72,14 @@ class Form:
     def valid(self) -> bool:
         """Whether every field passed."""
         return not self.errors
+
+
+def is_iso_date(value: str) -> bool:
+    """Whether value is YYYY-MM-DD of a day that exists."""
+    try:
+        return bool(ISO_DATE.fullmatch(value)) and bool(date.fromisoformat(value))
+    except ValueError:
+        return False
 
 
 def rating(form: Form, field: str, values: set[int], required: bool = False) -> int | None:
@@ -85,7 +95,9 @@ def session_form(data, section_numbers: set[int], with_facilitator: bool = True)
     form.text("title", "a title", TITLE_MAX)
     form.text("organisation", "the organisation", TITLE_MAX)
     form.iso_date("date", "the workshop date")
-    scope = sorted({int(s) for s in data.getlist("scope") if s.isdigit() and int(s) in section_numbers})
+    # Look the ticked values up rather than int() them: "²" passes isdigit() but not int().
+    sections = {str(number): number for number in section_numbers}
+    scope = sorted({sections[s] for s in data.getlist("scope") if s in sections})
     if not scope:
         form.errors["scope"] = "Select at least one section"
     form.clean["scope"] = scope
@@ -106,7 +118,7 @@ def evidence_form(data) -> Form:
     form = Form(data)
     form.text("text", "what the evidence is", ITEM_MAX)
     source = form.text("source", "a link or document name", ITEM_MAX, required=False)
-    if source.lower().startswith(("http:", "https:")) and not urlsplit(source).netloc:
+    if source.lower().startswith(("http:", "https:")) and not _split(source).netloc:
         form.errors["source"] = "Enter a full link, like https://example.org/report, or a document name"
     return form
 
@@ -121,6 +133,15 @@ def action_form(data) -> Form:
     return form
 
 
+def _split(source: str) -> SplitResult:
+    """The parts of a link; none at all for text urlsplit cannot parse (like "http://[x")."""
+    try:
+        return urlsplit(source)
+    except ValueError:
+        return SplitResult("", "", source, "", "")
+
+
 def is_link(source: str | None) -> bool:
     """Whether an evidence source is a web link we may render as <a href> (never javascript:)."""
-    return bool(source) and urlsplit(source).scheme in ("http", "https") and bool(urlsplit(source).netloc)
+    parts = _split(source or "")
+    return parts.scheme in ("http", "https") and bool(parts.netloc)

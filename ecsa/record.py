@@ -15,6 +15,7 @@ from pathlib import Path
 import jsonschema
 
 from .events import now_iso
+from .forms import is_iso_date
 from .framework import Framework
 from .worksheet import new_worksheet
 
@@ -72,7 +73,8 @@ def _indicator(framework: Framework, indicator, ws: dict | None) -> dict:
 def file_name(details: dict) -> str:
     """`ecsa-record-<title-slug>-<date>.json`, safe in any Content-Disposition header."""
     slug = re.sub(r"[^a-z0-9]+", "-", details["title"].lower()).strip("-")[:60] or "session"
-    return f"ecsa-record-{slug}-{details['date']}.json"
+    day = re.sub(r"[^0-9-]", "", details["date"])  # an imported date is not to be trusted either
+    return f"ecsa-record-{slug}-{day}.json"
 
 
 def read_import(raw: bytes, framework: Framework) -> dict:
@@ -80,10 +82,12 @@ def read_import(raw: bytes, framework: Framework) -> dict:
     if len(raw) > MAX_IMPORT_BYTES:
         raise RecordError(f"The file is too big: the limit is {MAX_IMPORT_BYTES // (1024 * 1024)} MB.")
     try:
-        record = json.loads(raw.decode("utf-8"))
+        record = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
     except RecursionError:
         raise RecordError("The file is nested too deeply to be a session record.") from None
-    except (UnicodeDecodeError, ValueError) as error:
+    except UnicodeDecodeError:
+        raise RecordError("The file is not UTF-8 text, so it is not a session record.") from None
+    except ValueError as error:
         raise RecordError(f"The file is not valid JSON ({error}).") from None
     if _depth(record) > MAX_DEPTH:
         raise RecordError("The file is nested too deeply to be a session record.")
@@ -91,6 +95,11 @@ def read_import(raw: bytes, framework: Framework) -> dict:
     _check_framework(record, framework)
     _check_content(record, framework)
     return record
+
+
+def _refuse_constant(name: str):
+    """Refuse NaN and Infinity: not JSON, and every later download would carry them."""
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def _depth(value) -> int:
@@ -127,6 +136,9 @@ def _check_framework(record: dict, framework: Framework) -> None:
 def _check_content(record: dict, framework: Framework) -> None:
     """Refuse indicators, sections or ratings that the framework does not define."""
     levels = framework.rating_values()
+    # The schema's pattern lets "2026-02-30" and a trailing newline through.
+    if not is_iso_date(record["session"]["date"]):
+        raise RecordError(f"The record's session date {record['session']['date']!r} is not a real date.")
     for number in record["session"]["scope"]:
         if framework.section(number) is None:
             raise RecordError(f"The record's scope names section {number}, which the framework does not have.")
@@ -136,6 +148,8 @@ def _check_content(record: dict, framework: Framework) -> None:
         ratings = [v["value"] for v in indicator["votes"]] + [(indicator["agreed_rating"] or {}).get("value")]
         if any(value is not None and value not in levels for value in ratings):
             raise RecordError(f"Indicator {indicator['id']} has a rating outside the framework's scale.")
+        if any(action["due"] is not None and not is_iso_date(action["due"]) for action in indicator["actions"]):
+            raise RecordError(f"Indicator {indicator['id']} has an action whose due date is not a real date.")
 
 
 def history(record: dict) -> dict:

@@ -9,16 +9,25 @@ by a person while lost words cannot be recovered.
 
 from __future__ import annotations
 
+import re
 from difflib import SequenceMatcher
+from itertools import accumulate
 
 Edit = tuple[int, int, str]  # replace base[start:end] with text
+
+# Diff whole words, spaces and runs of other symbols (emoji sequences stay whole), never
+# single characters: a character diff splits "Monday" -> "Tuesday" into "Mon" -> "Tues",
+# and keeping both sides of that clash would leave "Tues" and no "Tuesday".
+TOKEN = re.compile(r"\w+|\s+|[^\w\s]+")
 
 
 def edits(base: str, changed: str) -> list[Edit]:
     """The edits that turn base into changed, as non-overlapping base ranges."""
-    matcher = SequenceMatcher(None, base, changed, autojunk=False)
+    base_tokens, changed_tokens = TOKEN.findall(base), TOKEN.findall(changed)
+    offsets = [0, *accumulate(len(token) for token in base_tokens)]
+    matcher = SequenceMatcher(None, base_tokens, changed_tokens, autojunk=False)
     return [
-        (i1, i2, changed[j1:j2])
+        (offsets[i1], offsets[i2], "".join(changed_tokens[j1:j2]))
         for tag, i1, i2, j1, j2 in matcher.get_opcodes()
         if tag != "equal"
     ]
