@@ -10,7 +10,7 @@ import re
 from datetime import date
 from urllib.parse import SplitResult, urlsplit
 
-from .worksheet import ACTION_STATUSES
+from .worksheet import ACTION_STATUSES, NOTES_MAX
 
 PERSPECTIVES = {
     "person_using_services": "Person using services",
@@ -22,7 +22,7 @@ PERSPECTIVES = {
     "other": "Other",
 }
 
-NAME_MAX, ITEM_MAX, NOTES_MAX, TITLE_MAX, REASON_MAX = 80, 2000, 20000, 120, 500
+NAME_MAX, ITEM_MAX, TITLE_MAX, REASON_MAX = 80, 2000, 120, 500
 # Python 3.11's date.fromisoformat also takes "20260301" and "2026-W10-1", which the
 # record's schema (YYYY-MM-DD) would then refuse on import.
 ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")

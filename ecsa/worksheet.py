@@ -10,6 +10,8 @@ from __future__ import annotations
 from .events import Actor, Event
 from .textmerge import merge
 
+NOTES_MAX = 20_000  # the record schema's limit on notes
+
 NOT_STARTED, IN_DISCUSSION, AGREED = "not_started", "in_discussion", "agreed"
 STATE_LABELS = {NOT_STARTED: "Not started", IN_DISCUSSION: "In discussion", AGREED: "Agreed"}
 ACTION_STATUSES = {"open": "Open", "in_progress": "In progress", "done": "Done"}
@@ -90,6 +92,9 @@ def apply(ws: dict, event: Event) -> None:
 def _notes_saved(ws: dict, event: Event) -> None:
     """Merge the submitted notes with whatever others saved since the sender's base."""
     merged = merge(event.data.pop("base"), ws["notes"], event.data.pop("text"))
+    if len(merged) > NOTES_MAX:
+        raise Conflict(f"With what others wrote meanwhile, the notes would be longer than "
+                       f"{NOTES_MAX:,} characters. Shorten your text and save again.")
     event.data.update(before=len(ws["notes"]), after=len(merged))
     ws["notes"] = merged
 

@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+import os
 import re
+import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
+from flask import Flask
+from jinja2 import FileSystemBytecodeCache
+from werkzeug.serving import make_server
 
 from ecsa import create_app
 
 HX = {"HX-Request": "true"}
+
+
+@pytest.fixture(autouse=True)
+def templates_compiled_once(monkeypatch, tmp_path_factory):
+    """Share compiled templates between the many apps these tests create (for speed only)."""
+    folder = tmp_path_factory.getbasetemp() / "jinja-bytecode"
+    folder.mkdir(exist_ok=True)
+    monkeypatch.setattr(Flask, "jinja_options", {"bytecode_cache": FileSystemBytecodeCache(str(folder))})
 
 
 @pytest.fixture
@@ -78,3 +92,56 @@ def join(app, facilitator):
 def participant(join) -> Person:
     """One participant who has joined the facilitator's session."""
     return join()
+
+
+# Real browsers: the app served on loopback, Debian's Chromium driven by Playwright.
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+@pytest.fixture
+def live_server(tmp_path):
+    """The whole app served on a free loopback port in a background thread."""
+    app = create_app({"DATA_DIR": str(tmp_path / "data")})
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(5)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium, headless (Playwright's own browser download is not used)."""
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing: CI must install Debian's chromium")
+        pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def new_person(browser):
+    """A function opening a fresh browser context (own cookies) per person, phone-sized if asked."""
+    contexts = []
+
+    def opener(width: int = 1024, javascript: bool = True):
+        context = browser.new_context(viewport={"width": width, "height": 800}, java_script_enabled=javascript,
+                                      accept_downloads=True)
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        page = context.new_page()
+        page.errors = []
+        page.on("pageerror", lambda error: page.errors.append(str(error)))
+        page.on("console", lambda msg: msg.type == "error" and page.errors.append(msg.text))
+        return page
+
+    yield opener
+    for context in contexts:
+        context.close()

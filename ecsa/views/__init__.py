@@ -31,7 +31,10 @@ def register(app: Flask) -> None:
     from . import records, sessions, worksheets
     for module in (sessions, worksheets, records):
         app.register_blueprint(module.bp)
-    logging.getLogger("werkzeug").addFilter(RedactTokens())
+    request_log = logging.getLogger("werkzeug")
+    # The logger is global and outlives each app (tests make hundreds): one filter is enough.
+    if not any(isinstance(f, RedactTokens) for f in request_log.filters):
+        request_log.addFilter(RedactTokens())
     app.jinja_env.globals.update(PERSPECTIVES=PERSPECTIVES, STATE_LABELS=STATE_LABELS,
                                  ACTION_STATUSES=ACTION_STATUSES, is_link=is_link,
                                  current_framework=lambda: workshops().framework)

@@ -39,8 +39,13 @@ def create():
 
 def _show_once(workshop, token: str) -> None:
     """Hand the new facilitator link to this browser's next page only (it is never stored)."""
-    session["facilitator_link"] = url_for("sessions.facilitate", session_id=workshop.id, token=token,
-                                          _external=True)
+    session["facilitator_link"] = _public(url_for("sessions.facilitate", session_id=workshop.id, token=token))
+
+
+def _public(path: str) -> str:
+    """An absolute link as people outside the server reach it (PUBLIC_URL behind a proxy)."""
+    base = current_app.config["PUBLIC_URL"] or request.host_url
+    return base.rstrip("/") + path
 
 
 @bp.post("/s/<session_id>/facilitator-link")
@@ -78,27 +83,42 @@ def join_by_code():
     """Type a join code (as read off the facilitator's screen)."""
     if request.method == "GET" and "code" not in request.args:
         return render_template("join_code.html", join_form=forms.Form({}))
-    code = normalise_code(request.values.get("code", ""))
+    workshop, refused = _find_by_code(normalise_code(request.values.get("code", "")))
+    if refused:
+        return refused
+    return redirect(url_for("sessions.join", code=workshop.details["join_code"]), code=303)
+
+
+def _find_by_code(code: str):
+    """The session with this join code, or the code form again saying why not."""
+    # Every lookup goes through the limiter, the join link's included: otherwise a script
+    # could guess codes in /join/<code> without ever being counted.
     key = request.remote_addr or "unknown"
     wait = _limiter().blocked(key)
     if wait:
-        form = forms.Form({"code": code})
-        form.errors["code"] = f"Too many wrong codes. Try again in {int(wait) + 1} seconds."
-        return render_template("join_code.html", join_form=form), 429
-    if workshops().by_code(code) is None:
+        return None, _code_refused(code, f"Too many wrong codes. Try again in {int(wait) + 1} seconds.", 429)
+    if not code:  # an empty form is a slip, not a guess, so it is not counted
+        return None, _code_refused(code, "Enter the join code", 422)
+    workshop = workshops().by_code(code)
+    if workshop is None:
         _limiter().fail(key)
-        form = forms.Form({"code": code})
-        form.errors["code"] = "No session has that code. Check it with your facilitator." if code else "Enter the join code"
-        return render_template("join_code.html", join_form=form), 404 if code else 422
-    return redirect(url_for("sessions.join", code=code), code=303)
+        return None, _code_refused(code, "No session has that code. Check it with your facilitator.", 404)
+    return workshop, None
+
+
+def _code_refused(code: str, message: str, status: int):
+    """The join-code form again, with the code as typed and the reason beside it."""
+    form = forms.Form({"code": code})
+    form.errors["code"] = message
+    return render_template("join_code.html", join_form=form), status
 
 
 @bp.route("/join/<code>", methods=["GET", "POST"])
 def join(code):
     """Join a session: give a display name and a perspective."""
-    workshop = workshops().by_code(code)
-    if workshop is None:
-        return redirect(url_for("sessions.join_by_code", code=code), code=307)
+    workshop, refused = _find_by_code(normalise_code(code))
+    if refused:
+        return refused
     if current_actor(workshop) and request.method == "GET":
         return redirect(url_for("worksheets.overview", session_id=workshop.id))
     form = forms.join_fields(forms.Form(request.form))
@@ -112,8 +132,7 @@ def join(code):
 
 def _share_context(workshop) -> dict:
     """The join link, code and QR code to show the room."""
-    base = current_app.config["PUBLIC_URL"] or request.host_url
-    link = base.rstrip("/") + url_for("sessions.join", code=workshop.details["join_code"])
+    link = _public(url_for("sessions.join", code=workshop.details["join_code"]))
     qr = segno.make(link, error="m").svg_data_uri(scale=6, border=2)
     return {"join_link": link, "join_qr": qr}
 

@@ -37,15 +37,17 @@ def indicator_context(workshop, indicator_id: str, actor, **extra) -> dict:
     in_scope = [i.id for i in workshop.indicators()]
     position = in_scope.index(indicator_id)
     ws = workshop.worksheet(indicator_id)
-    return dict(
+    context = dict(
         workshop=workshop, details=workshop.details, actor=actor, ws=ws,
         indicator=workshop.framework.indicator(indicator_id), scale=workshop.framework.rating_levels,
         framework=workshop.framework, position=position + 1, total=len(in_scope),
         previous=in_scope[position - 1] if position else None,
         next=in_scope[position + 1] if position + 1 < len(in_scope) else None,
         here=url_for(".indicator", session_id=workshop.id, indicator_id=indicator_id),
-        editable=ws["lock"] is None, forms={}, editing=None, message=None,
-        my_vote=ws["votes"].get(actor.id, {}).get("value"), **extra)
+        editable=ws["lock"] is None, forms={}, editing=None, message=None, conflict=None,
+        my_vote=ws["votes"].get(actor.id, {}).get("value"))
+    context.update(extra)  # callers override the defaults (editing, ...), so not dict(**extra)
+    return context
 
 
 @bp.get("/i/<indicator_id>")
@@ -69,7 +71,7 @@ def change(session_id: str, indicator_id: str, block: str, make_event, form=None
     actor = require_actor(workshop)
     then = url_for(".indicator", session_id=session_id, indicator_id=indicator_id) + f"#{block}"
     event = make_event(actor)
-    status, message = 200, None
+    status, message, current = 200, None, None
     try:
         authorise(actor, indicator_context(workshop, indicator_id, actor)["ws"], event)
         if form is not None and not form.valid:
@@ -80,12 +82,21 @@ def change(session_id: str, indicator_id: str, block: str, make_event, form=None
     except Forbidden as refused:
         status, message = 403, str(refused)
     except Conflict as conflict:
-        status, message = 409, str(conflict)
-    context = indicator_context(workshop, indicator_id, actor)
+        status, message, current = 409, str(conflict), conflict.current
+    context = indicator_context(workshop, indicator_id, actor, conflict=current)
     if form is not None:
-        context["forms"][form_key or block] = form
+        context["forms"][_form_slot(form_key or block, context["ws"])] = form
     context["message"] = message and {"block": block, "text": message}
     return answer("indicator.html", block, context, status, then)
+
+
+def _form_slot(key: str, ws: dict) -> str:
+    """Where a refused form is shown again (the add form, for an item removed meanwhile)."""
+    # The removed item is no longer on the page, so its edit form cannot show the typed text.
+    kind, _, item_id = key.partition(":")
+    if item_id not in ("", "new") and find_item(ws, kind, item_id) is None:
+        return f"{kind}:new"
+    return key
 
 
 @bp.post("/i/<indicator_id>/notes")
@@ -154,7 +165,8 @@ def _block(kind: str) -> str:
 def vote(session_id, indicator_id):
     """Cast (or clear) this participant's own rating."""
     workshop = load_workshop(session_id)
-    form = forms.Form(request.form)
+    # "Clear my rating" is sent along with the rating still ticked above it, so it must win.
+    form = forms.Form({} if request.form.get("clear") else request.form)
     value = forms.rating(form, "value", workshop.framework.rating_values())
     return change(session_id, indicator_id, "ratings",
                   lambda actor: Event.by(actor, "vote_cast", indicator_id, value=value), form, "vote")
