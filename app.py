@@ -5,6 +5,7 @@ import sys
 
 from ecsa import create_app
 from ecsa.framework import FrameworkError
+from ecsa.realtime import socketio
 
 
 def main() -> int:
@@ -21,7 +22,9 @@ def main() -> int:
     for problem in app.extensions["ecsa"].problems:
         print(f"WARNING: {problem}", file=sys.stderr)
     print(f"ECSA Workshop is running at http://{args.host}:{args.port}/ (data in {app.config['DATA_DIR']})")
-    app.run(host=args.host, port=args.port, threaded=True)
+    # Werkzeug's threaded server with simple-websocket serves one workshop well; the
+    # flag acknowledges that it is not a multi-process production server.
+    socketio.run(app, host=args.host, port=args.port, allow_unsafe_werkzeug=True)
     return 0
 
 

@@ -26,6 +26,8 @@ def create_app(config: dict | None = None) -> Flask:
     htmx.init_app(app)
     from .views import register
     register(app)
+    from .realtime import init_app as init_realtime
+    init_realtime(app)
     return app
 
 

@@ -16,6 +16,7 @@ from tinydb import Query
 from . import worksheet
 from .events import FACILITATOR, PARTICIPANT, Actor, Event, new_id, now_iso
 from .framework import Framework
+from .notes import SessionNotes
 from .storage import SessionFile
 
 SESSION_FIELDS = ("title", "organisation", "date", "scope")
@@ -29,9 +30,9 @@ def token_digest(token: str) -> str:
 class Workshop:
     """One session: its details, participants, worksheets and audit log."""
 
-    def __init__(self, file: SessionFile, framework: Framework):
-        self.file = file
-        self.framework = framework
+    def __init__(self, file: SessionFile, framework: Framework, notes: SessionNotes, notify=None):
+        self.file, self.framework, self.notes = file, framework, notes
+        self.notify = notify or (lambda workshop, event: None)  # told of every committed event
 
     @property
     def details(self) -> dict:
@@ -65,15 +66,72 @@ class Workshop:
         return Actor(doc["id"], doc["name"], doc["role"]) if doc else None
 
     def worksheet(self, indicator_id: str) -> dict:
-        """An indicator's worksheet (empty if nobody has touched it yet)."""
+        """An indicator's worksheet (empty if nobody has touched it yet), notes as they stand now."""
         with self.file.reading() as db:
             doc = db.table("worksheets").get(Query().indicator == indicator_id)
-        return dict(doc) if doc else worksheet.new_worksheet(indicator_id)
+            ws = dict(doc) if doc else worksheet.new_worksheet(indicator_id)
+            return self._live_notes(ws)
 
     def worksheets(self) -> dict[str, dict]:
         """Every touched worksheet, by indicator id."""
         with self.file.reading() as db:
-            return {doc["indicator"]: dict(doc) for doc in db.table("worksheets").all()}
+            sheets = {doc["indicator"]: self._live_notes(dict(doc)) for doc in db.table("worksheets").all()}
+            for indicator in self.notes.authors.keys() - sheets.keys():
+                sheets[indicator] = self._live_notes(worksheet.new_worksheet(indicator))
+            return sheets
+
+    def _live_notes(self, ws: dict) -> dict:
+        """The worksheet with notes typed since the last fold (which TinyDB has not seen yet)."""
+        if ws["indicator"] in self.notes.authors:
+            ws["notes"] = self.notes.text(ws["indicator"])
+            if ws["state"] == worksheet.NOT_STARTED and ws["notes"]:
+                ws["state"] = worksheet.IN_DISCUSSION
+        ws.pop("notes_crdt", None)
+        return ws
+
+    def stored_notes(self, indicator_id: str) -> tuple[str | None, str]:
+        """The folded CRDT state and text of an indicator's notes (for loading its document)."""
+        with self.file.reading() as db:
+            doc = db.table("worksheets").get(Query().indicator == indicator_id) or {}
+        return doc.get("notes_crdt"), doc.get("notes", "")
+
+    def apply_notes_update(self, actor: Actor, indicator_id: str, update: bytes) -> None:
+        """Merge one live notes update (Yjs), refused while the indicator is locked."""
+        with self.file.reading() as db:
+            doc = db.table("worksheets").get(Query().indicator == indicator_id)
+            if doc and doc["lock"]:
+                raise worksheet.Locked("This indicator is agreed and locked. Your text was not saved.")
+            self.notes.apply(indicator_id, update, actor.id)
+
+    def fold_notes(self) -> list[Event]:
+        """Write notes typed since the last fold into TinyDB, with who edited them."""
+        with self.file.reading():  # hold the lock until the log is reset
+            with self.file.transaction() as db:
+                events = self._fold(db)
+            self.notes.folded()
+        for event in events:
+            self.notify(self, event)
+        return events
+
+    def _fold(self, db) -> list[Event]:
+        """Inside a transaction: store each edited document's text and state, audit who edited."""
+        pending = self.notes.fold()
+        if not pending:
+            return []
+        names = {p["id"]: p["name"] for p in db.table("participants").all()}
+        events, table = [], db.table("worksheets")
+        for indicator, (text, state, authors) in pending.items():
+            where = Query().indicator == indicator
+            ws = dict(table.get(where) or worksheet.new_worksheet(indicator))
+            ws.update(notes=text, notes_crdt=state)
+            if ws["state"] == worksheet.NOT_STARTED and text:
+                ws["state"] = worksheet.IN_DISCUSSION
+            table.upsert(ws, where)
+            for author in sorted(authors):
+                event = Event(type="notes_edited", actor_id=author, actor_name=names.get(author, "unknown"),
+                              indicator=indicator, data={"length": len(text)})
+                events.append(append_event(db, event))
+        return events
 
     def audit(self) -> list[Event]:
         """The audit log, oldest first."""
@@ -95,15 +153,27 @@ class Workshop:
         return token
 
     def change(self, actor: Actor, event: Event) -> Event:
-        """Authorise, apply and durably record one indicator change; returns the event."""
-        with self.file.transaction() as db:
-            table, where = db.table("worksheets"), Query().indicator == event.indicator
-            ws = table.get(where) or worksheet.new_worksheet(event.indicator)
-            ws = dict(ws)
-            worksheet.authorise(actor, ws, event)
-            worksheet.apply(ws, event)
-            table.upsert(ws, where)
-            return append_event(db, event)
+        """Authorise, apply and durably record one indicator change; returns the event.
+
+        Notes typed live are folded in first, so a lock freezes exactly what was typed
+        and a notes form merges with the text as it stands.
+        """
+        with self.file.reading():  # hold the lock until the notes log is reset
+            with self.file.transaction() as db:
+                folded = self._fold(db)
+                table, where = db.table("worksheets"), Query().indicator == event.indicator
+                ws = dict(table.get(where) or worksheet.new_worksheet(event.indicator))
+                worksheet.authorise(actor, ws, event)
+                worksheet.apply(ws, event)
+                if event.type == "notes_saved":
+                    self.notes.replace_text(event.indicator, ws["notes"], actor.id)
+                    ws["notes_crdt"] = self.notes.state(event.indicator)
+                table.upsert(ws, where)
+                append_event(db, event)
+            self.notes.folded()
+        for done in folded + [event]:
+            self.notify(self, done)
+        return event
 
     def update_details(self, actor: Actor, fields: dict) -> Event:
         """Change the session's settings (facilitator only)."""
@@ -112,14 +182,17 @@ class Workshop:
         fields = {key: fields[key] for key in SESSION_FIELDS if key in fields}
         with self.file.transaction() as db:
             db.table("session").update(fields, doc_ids=[1])
-            return append_event(db, Event.by(actor, "session_updated", **fields))
+            event = append_event(db, Event.by(actor, "session_updated", **fields))
+        self.notify(self, event)
+        return event
 
     def join(self, name: str, perspective: str, role: str = PARTICIPANT) -> Actor:
         """Add a participant (or the facilitator) and record that they joined."""
         actor = Actor(new_id(), name, role)
         with self.file.transaction() as db:
             add_participant(db, actor, perspective)
-            append_event(db, Event.by(actor, "participant_joined", perspective=perspective, role=role))
+            event = append_event(db, Event.by(actor, "participant_joined", perspective=perspective, role=role))
+        self.notify(self, event)
         return actor
 
 

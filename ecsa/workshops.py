@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import threading
 
 from .events import FACILITATOR, Actor, new_id, now_iso
 from .framework import Framework
 from .storage import SessionDirectory
+from .notes import SessionNotes
 from .workshop import Workshop, initialise
 
 log = logging.getLogger(__name__)
@@ -34,12 +36,27 @@ class Workshops:
         for problem in self.problems:
             log.error("%s", problem)
         self._lock = threading.Lock()
+        self._notes: dict[str, SessionNotes] = {}
+        self.listeners: list = []  # called with (workshop, event) after every committed change
         self._by_code = {self.get(sid).details["join_code"]: sid for sid in self.directory.ids()}
 
     def get(self, session_id: str) -> Workshop | None:
         """The session with this id, or None."""
         file = self.directory.get(session_id)
-        return Workshop(file, self.framework) if file else None
+        if file is None:
+            return None
+        workshop = Workshop(file, self.framework, None, self._notify)
+        with self._lock:
+            if session_id not in self._notes:
+                log = os.path.join(self.directory.folder, f"{session_id}.notes.log")
+                self._notes[session_id] = SessionNotes(log, workshop.stored_notes)
+        workshop.notes = self._notes[session_id]
+        return workshop
+
+    def _notify(self, workshop: Workshop, event) -> None:
+        """Tell every listener (the live layer) about a committed event."""
+        for listener in self.listeners:
+            listener(workshop, event)
 
     def by_code(self, code: str) -> Workshop | None:
         """The session with this join code (as typed), or None."""

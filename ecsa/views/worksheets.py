@@ -15,7 +15,8 @@ from .common import answer, load_workshop, require_actor
 
 bp = Blueprint("worksheets", __name__, url_prefix="/s/<session_id>")
 
-BLOCKS = {"worksheet", "status", "notes", "evidence", "ratings", "actions"}
+BLOCKS = {"worksheet", "status", "notes", "evidence", "evidence_list", "ratings", "ratings_summary",
+          "actions", "actions_list"}
 ITEM_FORMS = {"evidence": forms.evidence_form, "action": forms.action_form}
 
 
@@ -28,6 +29,18 @@ def overview(session_id):
     sections = [s for s in workshop.framework.sections if s.number in details["scope"]]
     return render_template("overview.html", workshop=workshop, details=details, actor=actor,
                            sections=sections, sheets=workshop.worksheets())
+
+
+@bp.get("/overview/<indicator_id>")
+def overview_item(session_id, indicator_id):
+    """One indicator's line of the overview (fetched when it changes live)."""
+    workshop = load_workshop(session_id)
+    actor = require_actor(workshop)
+    if not workshop.in_scope(indicator_id):
+        abort(404, "That indicator is not part of this session.")
+    return render_template("_overview_item.html", workshop=workshop, actor=actor,
+                           indicator=workshop.framework.indicator(indicator_id),
+                           sheets={indicator_id: workshop.worksheet(indicator_id)})
 
 
 def indicator_context(workshop, indicator_id: str, actor, **extra) -> dict:

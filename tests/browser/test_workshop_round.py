@@ -39,7 +39,7 @@ def test_facilitator_and_participant_complete_an_indicator(live_server, new_pers
 
     participant.get_by_role("link", name="1a").first.click()
     participant.get_by_label("Notes from the group's discussion", exact=True).fill("Strategy signed off in March.")
-    participant.get_by_role("button", name="Save notes").click()
+    expect(participant.get_by_role("button", name="Save notes")).to_be_hidden()  # live notes save as typed
     expect(participant.get_by_label("Notes from the group's discussion", exact=True)).to_have_value("Strategy signed off in March.")
     participant.get_by_label("What the evidence is", exact=True).fill("Board minutes, March 2026")
     participant.get_by_role("button", name="Add evidence").click()

@@ -1,0 +1,196 @@
+"""Discussion notes as CRDT documents (pycrdt, the Yrs binding that speaks Yjs's format).
+
+Everyone types into the same notes at once; each keystroke arrives as a Yjs update,
+which merges with every other update whatever the order, so no one's words are lost.
+
+Rewriting the session's TinyDB file per keystroke would be slow, so each update is
+appended to a per-session log (length, CRC32, payload) and fsynced before it is
+acknowledged. Now and then the documents are *folded* into the TinyDB worksheets
+(plain text for the record, plus the CRDT state) and the log starts again. A torn
+record at the end of the log (a crash mid-append) fails its CRC and is dropped: it was
+never acknowledged.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import struct
+import threading
+import zlib
+from difflib import SequenceMatcher
+
+from pycrdt import Doc, Text
+
+from .storage import atomic_write
+from .worksheet import NOTES_MAX
+
+HEADER = struct.Struct(">II")  # payload length, CRC32 of payload
+MAX_UPDATE_BYTES = 256 * 1024
+
+
+def new_doc() -> Doc:
+    """An empty notes document usable from any request thread."""
+    return Doc(allow_multithreading=True)
+
+
+def text_of(doc: Doc) -> str:
+    """The plain text of a notes document."""
+    return str(doc.get("notes", type=Text))
+
+
+def encode_record(indicator: str, author: str, update: bytes) -> bytes:
+    """One log record: which indicator, who, and the update."""
+    names = indicator.encode(), author.encode()
+    payload = b"".join(struct.pack(">H", len(n)) + n for n in names) + update
+    return HEADER.pack(len(payload), zlib.crc32(payload)) + payload
+
+
+def _decode_payload(payload: bytes) -> tuple[str, str, bytes]:
+    """Split a record's payload into indicator, author and update."""
+    fields, offset = [], 0
+    for _ in range(2):
+        (size,) = struct.unpack_from(">H", payload, offset)
+        fields.append(payload[offset + 2: offset + 2 + size].decode())
+        offset += 2 + size
+    return fields[0], fields[1], payload[offset:]
+
+
+def read_records(raw: bytes) -> tuple[list[tuple[str, str, bytes]], int]:
+    """The intact records in a log, and the length of the intact prefix."""
+    records, offset = [], 0
+    while offset + HEADER.size <= len(raw):
+        length, crc = HEADER.unpack_from(raw, offset)
+        payload = raw[offset + HEADER.size: offset + HEADER.size + length]
+        if len(payload) < length or zlib.crc32(payload) != crc:
+            break
+        records.append(_decode_payload(payload))
+        offset += HEADER.size + length
+    return records, offset
+
+
+def utf8_offset(text: str, index: int) -> int:
+    """pycrdt indexes text in UTF-8 bytes; Python strings in code points."""
+    return len(text[:index].encode("utf-8"))
+
+
+class SessionNotes:
+    """The live notes documents of one session and their durable update log."""
+
+    def __init__(self, log_path: str, stored):
+        self.log_path, self._stored = log_path, stored  # stored(indicator) -> (crdt_b64, text)
+        self.docs: dict[str, Doc] = {}
+        self.authors: dict[str, set[str]] = {}  # indicator -> who edited since the last fold
+        self._lock = threading.RLock()
+        self._replay_log()
+
+    def _replay_log(self) -> None:
+        """Apply the updates logged since the last fold, dropping a torn tail."""
+        if not os.path.exists(self.log_path):
+            return
+        with open(self.log_path, "rb") as log:
+            raw = log.read()
+        records, intact = read_records(raw)
+        if intact < len(raw):
+            os.truncate(self.log_path, intact)
+        for indicator, author, update in records:
+            self.doc(indicator).apply_update(update)
+            self.authors.setdefault(indicator, set()).add(author)
+
+    def doc(self, indicator: str) -> Doc:
+        """The indicator's notes document, loaded from the worksheet on first use."""
+        with self._lock:
+            if indicator not in self.docs:
+                self.docs[indicator] = self._load(indicator)
+            return self.docs[indicator]
+
+    def _load(self, indicator: str) -> Doc:
+        """A document from its folded CRDT state or, before any, from plain text."""
+        doc, (state, text) = new_doc(), self._stored(indicator)
+        if state:
+            doc.apply_update(base64.b64decode(state))
+        elif text:
+            # Only once: the fold right after keeps this CRDT history, so a restart
+            # never rebuilds the same text under a new client id (which would duplicate it).
+            doc.get("notes", type=Text).insert(0, text)
+            self.authors.setdefault(indicator, set())
+        return doc
+
+    def text(self, indicator: str) -> str:
+        """The indicator's notes as they stand now."""
+        return text_of(self.doc(indicator))
+
+    def state_vector(self, indicator: str) -> bytes:
+        """What this server has of the indicator's notes (for a client to send what is missing)."""
+        return self.doc(indicator).get_state()
+
+    def missing(self, indicator: str, state_vector: bytes) -> bytes:
+        """The update a client with this state vector lacks."""
+        return self.doc(indicator).get_update(state_vector)
+
+    def apply(self, indicator: str, update: bytes, author: str) -> None:
+        """Durably log one update, then apply it (raises ValueError for a bad update)."""
+        if not update or len(update) > MAX_UPDATE_BYTES:
+            raise ValueError("The update is empty or too big.")
+        with self._lock:
+            trial = new_doc()
+            trial.apply_update(self.doc(indicator).get_update())
+            try:
+                trial.apply_update(update)
+            except Exception as error:  # pycrdt raises plain exceptions for bad bytes
+                raise ValueError(f"The update could not be read: {error}") from None
+            if len(text_of(trial)) > NOTES_MAX:
+                raise ValueError(f"Notes are limited to {NOTES_MAX:,} characters; this edit was not saved.")
+            self._append(indicator, author, update)
+            self.doc(indicator).apply_update(update)
+            self.authors.setdefault(indicator, set()).add(author)
+
+    def replace_text(self, indicator: str, new_text: str, author: str) -> bytes:
+        """Edit the notes to read new_text as CRDT operations (for forms without JavaScript)."""
+        with self._lock:
+            doc = self.doc(indicator)
+            old, text, updates = text_of(doc), doc.get("notes", type=Text), []
+            subscription = doc.observe(lambda event: updates.append(event.update))
+            with doc.transaction():
+                opcodes = SequenceMatcher(None, old, new_text, autojunk=False).get_opcodes()
+                for tag, i1, i2, j1, j2 in reversed(opcodes):  # from the end: offsets stay valid
+                    if tag in ("delete", "replace"):
+                        del text[utf8_offset(old, i1):utf8_offset(old, i2)]
+                    if tag in ("insert", "replace"):
+                        text.insert(utf8_offset(old, i1), new_text[j1:j2])
+            doc.unobserve(subscription)
+            update = updates[0] if updates else b""
+            if update:
+                self._append(indicator, author, update)
+                self.authors.setdefault(indicator, set()).add(author)
+            return update
+
+    def _append(self, indicator: str, author: str, update: bytes) -> None:
+        """Append one record and fsync it: after this, the update survives kill -9."""
+        fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            os.write(fd, encode_record(indicator, author, update))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def state(self, indicator: str) -> str:
+        """The indicator's whole CRDT state, base64-encoded for TinyDB."""
+        return base64.b64encode(self.doc(indicator).get_update()).decode()
+
+    def fold(self) -> dict[str, tuple[str, str, set[str]]]:
+        """Snapshot every document edited since the last fold: indicator -> (text, state, authors).
+
+        The caller writes them to TinyDB and then calls `folded()`; until then the log
+        still holds every update, so a crash in between loses nothing.
+        """
+        with self._lock:
+            return {indicator: (self.text(indicator), self.state(indicator), authors)
+                    for indicator, authors in self.authors.items()}
+
+    def folded(self) -> None:
+        """Start the log afresh once the folded state is durable in TinyDB."""
+        with self._lock:
+            if self.authors:
+                atomic_write(self.log_path, b"")
+                self.authors.clear()

@@ -1,0 +1,66 @@
+"""The live layer: one Socket.IO room per session, presence, live notes and change pushes.
+
+The server never sends its own rendering of a change down the socket: it says *what*
+changed (which blocks of which indicator) and each page fetches those blocks with htmx,
+rendered for that viewer by the same templates as the page. Notes are the exception:
+they travel as Yjs updates, which merge without conflicts.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Flask, current_app
+from flask_socketio import SocketIO
+
+from .presence import Presence
+
+socketio = SocketIO()
+
+# Engine.IO's ping: a device that vanishes (lid closed, Wi-Fi gone) is dropped within
+# ping_interval + ping_timeout seconds, so presence stays honest.
+PING_INTERVAL, PING_TIMEOUT = 5, 5
+MAX_MESSAGE_BYTES = 256 * 1024
+
+
+def allowed_origin(origin: str | None, environ: dict) -> bool:
+    """Same-origin, or an origin named in ECSA_PUBLIC_URL / ECSA_ALLOWED_ORIGINS; never '*'."""
+    if origin is None:
+        return True  # not a browser: the connect handler still demands the session cookie
+    scheme, host = environ.get("wsgi.url_scheme", "http"), environ.get("HTTP_HOST", "")
+    extra = current_app.config.get("ALLOWED_ORIGINS", ()) if current_app else ()
+    return origin == f"{scheme}://{host}" or origin in extra
+
+
+def origins_from_config(config: dict) -> tuple[str, ...]:
+    """The extra allowed origins: the public URL's origin and any listed explicitly."""
+    listed = [o.strip() for o in (config.get("ALLOWED_ORIGINS_LIST") or "").split(",") if o.strip()]
+    if config.get("PUBLIC_URL"):
+        parts = urlsplit(config["PUBLIC_URL"])
+        listed.append(f"{parts.scheme}://{parts.netloc}")
+    return tuple(listed)
+
+
+def init_app(app: Flask) -> None:
+    """Bind Socket.IO to the app (threading mode: one process, no eventlet) and its handlers."""
+    app.config["ALLOWED_ORIGINS"] = origins_from_config(app.config)
+    app.extensions["ecsa.presence"] = Presence()
+    socketio.init_app(app, async_mode="threading", cors_allowed_origins=_origin_check(app),
+                      ping_interval=PING_INTERVAL, ping_timeout=PING_TIMEOUT,
+                      max_http_buffer_size=MAX_MESSAGE_BYTES, manage_session=False)
+    from . import broadcast, handlers  # noqa: F401  (registers the socket handlers)
+    broadcast.init_app(app)
+    app.jinja_env.globals["live_people"] = broadcast.people
+
+
+def _origin_check(app: Flask):
+    """The origin check bound to this app's configuration (it runs outside app context)."""
+    def check(origin: str | None, environ: dict) -> bool:
+        with app.app_context():
+            return allowed_origin(origin, environ)
+    return check
+
+
+def presence() -> Presence:
+    """The current app's presence registry."""
+    return current_app.extensions["ecsa.presence"]
