@@ -25,6 +25,8 @@ def defaults() -> dict:
         "PERMANENT_SESSION_LIFETIME": 60 * 60 * 24 * 30,
         "JOIN_ATTEMPTS_PER_MINUTE": int(os.environ.get("ECSA_JOIN_ATTEMPTS_PER_MINUTE", "10")),
         "PUBLIC_URL": os.environ.get("ECSA_PUBLIC_URL"),
+        # Extra browser origins allowed to open the live socket (comma-separated).
+        "ALLOWED_ORIGINS_LIST": os.environ.get("ECSA_ALLOWED_ORIGINS", ""),
     }
 
 
