@@ -45,12 +45,33 @@ def init_app(app: Flask) -> None:
     """Bind Socket.IO to the app (threading mode: one process, no eventlet) and its handlers."""
     app.config["ALLOWED_ORIGINS"] = origins_from_config(app.config)
     app.extensions["ecsa.presence"] = Presence()
+    # Imported before init_app: the first import registers the handlers on the singleton,
+    # and init_app copies them onto each app's new server (imported after, only the first
+    # app's server would have them, and a second app would accept any connection).
+    from . import broadcast, handlers  # noqa: F401  (registers the socket handlers)
     socketio.init_app(app, async_mode="threading", cors_allowed_origins=_origin_check(app),
                       ping_interval=PING_INTERVAL, ping_timeout=PING_TIMEOUT,
                       max_http_buffer_size=MAX_MESSAGE_BYTES, manage_session=False)
-    from . import broadcast, handlers  # noqa: F401  (registers the socket handlers)
+    app.wsgi_app = _refuse_oversized_posts(app.wsgi_app)
     broadcast.init_app(app)
     app.jinja_env.globals["live_people"] = broadcast.people
+
+
+def _refuse_oversized_posts(wsgi_app):
+    """Answer 413 to a long-polling POST over the message limit before Engine.IO sees it.
+
+    Engine.IO (threading mode) closes the socket on such a POST and then waits for the
+    client to poll its close packet, which it never does: the request thread would hang
+    for good, and the handshake needs no cookie, so anyone could pile such threads up.
+    """
+    def guarded(environ, start_response):
+        if environ.get("REQUEST_METHOD") == "POST" and environ.get("PATH_INFO", "").startswith("/socket.io/"):
+            length = environ.get("CONTENT_LENGTH") or "0"
+            if not length.isdigit() or int(length) > MAX_MESSAGE_BYTES:
+                start_response("413 Request Entity Too Large", [("Content-Type", "text/plain")])
+                return [b"Message too large."]
+        return wsgi_app(environ, start_response)
+    return guarded
 
 
 def _origin_check(app: Flask):
