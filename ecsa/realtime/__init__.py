@@ -11,6 +11,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import Flask, current_app
+from engineio.payload import Payload
 from flask_socketio import SocketIO
 
 from .presence import Presence
@@ -21,6 +22,10 @@ socketio = SocketIO()
 # ping_interval + ping_timeout seconds, so presence stays honest.
 PING_INTERVAL, PING_TIMEOUT = 5, 5
 MAX_MESSAGE_BYTES = 256 * 1024
+# A long-polling request may carry many queued messages (a binary notes update counts
+# twice); Engine.IO's default of 16 silently drops the whole request beyond that. The
+# byte limit above still bounds what one request can carry.
+Payload.max_decode_packets = 512
 
 
 def allowed_origin(origin: str | None, environ: dict) -> bool:

@@ -11,6 +11,7 @@
 
   var socket = null;
   var pending = 0;            // messages sent but not yet acknowledged
+  var held = false;           // notes typed offline, sent by the notes resync on reconnecting
   var everConnected = false;
   var follow = { on: false, indicator: null };
   var steppedAway = false;
@@ -26,7 +27,7 @@
     var words = {
       connected: "Live: connected",
       reconnecting: "Reconnecting…",
-      offline: pending ? "Offline – changes waiting to send" : "Offline"
+      offline: pending || held ? "Offline – changes waiting to send" : "Offline"
     };
     el.textContent = words[kind];
     el.dataset.state = kind;
@@ -34,10 +35,11 @@
 
   function currentState() {
     if (socket && socket.connected) return "connected";
-    return navigator.onLine === false || pending ? "offline" : "reconnecting";
+    return navigator.onLine === false || pending || held ? "offline" : "reconnecting";
   }
 
   function track(delta) { pending += delta; showState(currentState()); }
+  function hold(on) { held = on; showState(currentState()); }
 
   /* Send a message; counts as "waiting" until acknowledged (socket.io buffers it offline). */
   function send(name, payload, done) {
@@ -94,13 +96,57 @@
 
   /* ---- refreshing blocks ---------------------------------------------------------------- */
 
+  /* One fetch per element at a time. Each element is its own htmx source: htmx.ajax
+     without one syncs every call on <body> and keeps only the latest queued call, so
+     blocks that changed together (or all of them, catching up) were silently skipped.
+     A call made while its element is being fetched runs again once that fetch is done,
+     so the last change always shows. */
+  var busy = {};  // element id -> what to run again when its fetch in flight is done
+
+  function busyWith(id, again) {
+    if (!(id in busy)) return false;
+    busy[id] = again;
+    return true;
+  }
+
+  function fetchInto(target, url) {
+    var id = target.id;
+    busy[id] = null;
+    function done() { var again = busy[id]; delete busy[id]; if (again) again(); }
+    htmx.ajax("GET", url, { source: target, target: target, swap: "outerHTML" }).then(done, done);
+  }
+
   function refresh(id, force) {
     var target = document.getElementById(id);
     var url = data("here");
-    if (!target || !url) return;
+    if (!target || !url || busyWith(id, function () { refresh(id, force); })) return;
     if (!force && dirtyFields(target).length) { target.dataset.stale = "1"; return; }
     if (force) showUnsent(unsentFrom(target), "This indicator was locked before your text was saved.");
-    htmx.ajax("GET", url + "?block=" + encodeURIComponent(id), { target: target, swap: "outerHTML" });
+    fetchInto(target, url + "?block=" + encodeURIComponent(id));
+  }
+
+  /* A swap the person asked for (Edit, Remove, Cancel, a save) must not wipe what they
+     typed in *another* form of the same block, such as a half-written new item. */
+  var keptValues = null;
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var sent = event.detail.requestConfig && event.detail.requestConfig.elt;
+    var form = sent && sent.closest ? sent.closest("form") : null;
+    keptValues = dirtyFields(event.detail.target).filter(function (f) {
+      return f.id && f.form !== form && f.type !== "radio" && f.type !== "checkbox";
+    }).map(function (f) { return [f.id, f.value]; });
+  });
+  document.addEventListener("htmx:afterSwap", function () {
+    (keptValues || []).forEach(function (kept) {
+      var field = document.getElementById(kept[0]);
+      if (field && !field.readOnly && field.value === field.defaultValue) field.value = kept[1];
+    });
+    keptValues = null;
+  });
+
+  /* The server says the indicator is locked but this page still offers its forms: a lock
+     was missed while offline. Refresh the whole worksheet (keeping unsaved text to copy). */
+  function lockedMeanwhile() {
+    if (document.querySelector("#worksheet:not(.ecsa-worksheet--locked)")) refresh("worksheet", true);
   }
 
   function refreshStale() {
@@ -111,7 +157,9 @@
 
   function refreshOverviewItem(indicator) {
     var item = document.getElementById("overview-" + indicator);
-    if (item) htmx.ajax("GET", data("overview") + "/" + encodeURIComponent(indicator), { target: item, swap: "outerHTML" });
+    if (item && !busyWith(item.id, function () { refreshOverviewItem(indicator); })) {
+      fetchInto(item, data("overview") + "/" + encodeURIComponent(indicator));
+    }
   }
 
   function onChanged(change) {
@@ -217,7 +265,13 @@
       everConnected = true;
       if (window.ECSA.notes) window.ECSA.notes.resync();
     });
-    socket.on("disconnect", function () { showState(currentState()); });
+    socket.on("disconnect", function () {
+      // socket.io drops the callbacks of messages in flight when the connection goes (they
+      // never run); only messages it still buffers are waiting now. Notes lost in flight
+      // are sent again by the notes resync on reconnecting.
+      pending = socket.sendBuffer.length;
+      showState(currentState());
+    });
     socket.on("connect_error", function () { showState(currentState()); });
     socket.on("changed", onChanged);
     socket.on("presence", onPresence);
@@ -225,7 +279,11 @@
     socket.on("notes_update", function (m) { if (window.ECSA.notes) window.ECSA.notes.remote(m); });
   }
 
-  window.addEventListener("online", function () { showState(currentState()); });
+  // Back online: reconnect now rather than at socket.io's next backoff step (seconds away).
+  window.addEventListener("online", function () {
+    if (socket && !socket.connected) socket.disconnect().connect();
+    showState(currentState());
+  });
   window.addEventListener("offline", function () { showState(currentState()); });
   document.addEventListener("focusout", function () { window.setTimeout(refreshStale, 0); });
   document.addEventListener("htmx:afterSettle", function (event) {
@@ -242,7 +300,8 @@
 
   window.ECSA = window.ECSA || {};
   window.ECSA.live = {
-    send: send, announce: announce, showUnsent: showUnsent,
+    send: send, announce: announce, showUnsent: showUnsent, hold: hold, lockedMeanwhile: lockedMeanwhile,
+    connected: function () { return !!(socket && socket.connected); },
     socket: function () { return socket; }, indicator: function () { return data("indicator"); }
   };
 })();

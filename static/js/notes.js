@@ -62,10 +62,12 @@
         if (!ack.ok || binding !== self) return;
         self.remote({ indicator: self.indicator, update: ack.update });
         var mine = Y.encodeStateAsUpdate(self.doc, new Uint8Array(ack.state_vector));
-        if (self.synced && mine.length > 2) self.send(mine);
+        if (self.synced && mine.length > 2) self.send(mine, function () { self.live().hold(false); });
+        else self.live().hold(false);
         if (!self.synced) self.area.value = self.text.toString();
         self.synced = true;
         self.area.readOnly = !!ack.locked;
+        if (ack.locked) self.live().lockedMeanwhile();
       });
   };
 
@@ -84,9 +86,14 @@
     }
   };
 
-  Binding.prototype.send = function (update) {
+  Binding.prototype.send = function (update, sent) {
     var self = this;
+    // Offline, edits are not queued one message per keystroke: the resync on reconnecting
+    // sends all the server lacks at once. (Queued, they reached the server in one
+    // long-polling request with too many packets, which it dropped whole.)
+    if (!this.live().connected()) { this.live().hold(true); return; }
     this.live().send("notes_update", { indicator: this.indicator, update: update }, function (ack) {
+      if (ack.ok && sent) sent();
       if (ack.ok || binding !== self) return;
       // Refused (locked meanwhile, or unreadable): keep the person's words visible, then
       // start again from the server's text so this page agrees with everyone else's.
@@ -109,8 +116,13 @@
   Binding.prototype.remote = function (message) {
     if (message.indicator !== this.indicator) return;
     var area = this.area, text = this.text;
-    var anchors = [area.selectionStart, area.selectionEnd].map(function (index) {
-      return Y.createRelativePositionFromTypeIndex(text, index);
+    // A caret sticks to the character before it (assoc -1), so what others type at the
+    // same place goes after it and the next key pressed here continues this person's
+    // word; stuck to the right, the caret jumped past their text and words interleaved.
+    // A selection keeps exactly its characters: its start sticks to its first one.
+    var collapsed = area.selectionStart === area.selectionEnd;
+    var anchors = [[area.selectionStart, collapsed ? -1 : 0], [area.selectionEnd, -1]].map(function (at) {
+      return Y.createRelativePositionFromTypeIndex(text, at[0], at[1]);
     });
     Y.applyUpdate(this.doc, new Uint8Array(message.update), "remote");
     var value = text.toString();
