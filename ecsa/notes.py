@@ -20,12 +20,13 @@ import threading
 import zlib
 from difflib import SequenceMatcher
 
-from pycrdt import Doc, Text
+from pycrdt import Doc, Text, get_update
 
 from .storage import atomic_write
 from .worksheet import NOTES_MAX
 
 HEADER = struct.Struct(">II")  # payload length, CRC32 of payload
+CARRIED = ""  # the author of a pending part carried over a fold: not a new edit
 MAX_UPDATE_BYTES = 256 * 1024
 
 
@@ -69,6 +70,57 @@ def read_records(raw: bytes) -> tuple[list[tuple[str, str, bytes]], int]:
     return records, offset
 
 
+def _varuints(data: bytes, offset: int = 0):
+    """The unsigned LEB128 integers Yjs encodes with, from offset on."""
+    value = shift = 0
+    for byte in data[offset:]:
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            yield value
+            value = shift = 0
+
+
+def seed_update(text: str) -> bytes:
+    """Plain-text notes as a first CRDT update: the same bytes for the same text, every time.
+
+    Built under a client id taken from the text, so every process that loads the same plain
+    text makes the same items. A random id would let a restart before the first fold rebuild
+    the text as new items: the logged updates built on the old ones would never show, and a
+    page still holding the old ones would send them back, doubling the notes.
+    """
+    doc = Doc(client_id=zlib.crc32(text.encode("utf-8")))
+    doc.get("notes", type=Text).insert(0, text)
+    return doc.get_update()
+
+
+def waiting_part(doc: Doc, update: bytes) -> bytes | None:
+    """What of an applied update the document holds only as pending, or None.
+
+    An update that builds on one the server has not received (it arrived out of order, or
+    after an update that was refused) waits inside the document, and pycrdt's get_update()
+    leaves it out of the folded state: the log must keep it when a fold resets it, or an
+    acknowledged update would be lost. (This errs on the safe side: it also counts items
+    past a gap in a client's clocks, which pycrdt shows if their neighbours are there.)
+    """
+    vector = doc.get_state()
+    rest = get_update(update, vector)  # only what lies beyond the document's clocks
+    if rest == b"\x00\x00":
+        return None  # no items, no deletes: the usual case
+    if rest[:1] != b"\x00":
+        return rest  # items the document does not hold yet
+    numbers = list(_varuints(vector))
+    clocks = dict(zip(numbers[1::2], numbers[2::2]))
+    numbers = _varuints(rest, 1)  # the delete set: clients, then (clock, length) ranges of each
+    for _ in range(next(numbers)):
+        client, ranges = next(numbers), next(numbers)
+        for _ in range(ranges):
+            clock, length = next(numbers), next(numbers)
+            if clock + length > clocks.get(client, 0):
+                return rest  # deletes text the document has not received yet
+    return None
+
+
 def utf8_offset(text: str, index: int) -> int:
     """pycrdt indexes text in UTF-8 bytes; Python strings in code points."""
     return len(text[:index].encode("utf-8"))
@@ -81,6 +133,7 @@ class SessionNotes:
         self.log_path, self._stored = log_path, stored  # stored(indicator) -> (crdt_b64, text)
         self.docs: dict[str, Doc] = {}
         self.authors: dict[str, set[str]] = {}  # indicator -> who edited since the last fold
+        self.waiting: dict[str, list[bytes]] = {}  # indicator -> parts of updates still pending
         self._lock = threading.RLock()
         self._replay_log()
 
@@ -95,7 +148,9 @@ class SessionNotes:
             os.truncate(self.log_path, intact)
         for indicator, author, update in records:
             self.doc(indicator).apply_update(update)
-            self.authors.setdefault(indicator, set()).add(author)
+            self._keep_waiting(indicator, update)
+            if author != CARRIED:
+                self.authors.setdefault(indicator, set()).add(author)
 
     def doc(self, indicator: str) -> Doc:
         """The indicator's notes document, loaded from the worksheet on first use."""
@@ -110,11 +165,29 @@ class SessionNotes:
         if state:
             doc.apply_update(base64.b64decode(state))
         elif text:
-            # Only once: the fold right after keeps this CRDT history, so a restart
-            # never rebuilds the same text under a new client id (which would duplicate it).
-            doc.get("notes", type=Text).insert(0, text)
+            # The fold right after keeps this CRDT history; until then a restart rebuilds
+            # the very same items (seed_update), so nothing built on them is lost or doubled.
+            doc.apply_update(seed_update(text))
             self.authors.setdefault(indicator, set())
         return doc
+
+    def _keep_waiting(self, indicator: str, update: bytes) -> None:
+        """After applying an update: remember the part of it that waits for an earlier one,
+        and let the parts that waited before try again (pycrdt does not always retry a
+        pending update once what it waits for arrives: applying it again integrates it)."""
+        doc = self.doc(indicator)
+        for part in self._still_waiting(indicator):
+            doc.apply_update(part)
+        if part := waiting_part(doc, update):
+            self.waiting.setdefault(indicator, []).append(part)
+
+    def _still_waiting(self, indicator: str) -> list[bytes]:
+        """The indicator's pending parts, dropping those that have since been integrated."""
+        doc = self.doc(indicator)
+        parts = [part for update in self.waiting.pop(indicator, []) if (part := waiting_part(doc, update))]
+        if parts:
+            self.waiting[indicator] = parts
+        return parts
 
     def text(self, indicator: str) -> str:
         """The indicator's notes as they stand now."""
@@ -133,16 +206,22 @@ class SessionNotes:
         if not update or len(update) > MAX_UPDATE_BYTES:
             raise ValueError("The update is empty or too big.")
         with self._lock:
-            trial = new_doc()
-            trial.apply_update(self.doc(indicator).get_update())
+            trial = new_doc()  # the document as it stands, pending parts included
+            for part in [self.doc(indicator).get_update(), *self._still_waiting(indicator)]:
+                trial.apply_update(part)
             try:
                 trial.apply_update(update)
             except Exception as error:  # pycrdt raises plain exceptions for bad bytes
                 raise ValueError(f"The update could not be read: {error}") from None
+            # notes.js writes only the "notes" text; anything else would be kept (and
+            # grow the stored state) without ever showing up in the record.
+            if set(trial.keys()) - {"notes"}:
+                raise ValueError("The update changes something other than the notes.")
             if len(text_of(trial)) > NOTES_MAX:
                 raise ValueError(f"Notes are limited to {NOTES_MAX:,} characters; this edit was not saved.")
             self._append(indicator, author, update)
             self.doc(indicator).apply_update(update)
+            self._keep_waiting(indicator, update)
             self.authors.setdefault(indicator, set()).add(author)
 
     def replace_text(self, indicator: str, new_text: str, author: str) -> bytes:
@@ -175,7 +254,7 @@ class SessionNotes:
             os.close(fd)
 
     def state(self, indicator: str) -> str:
-        """The indicator's whole CRDT state, base64-encoded for TinyDB."""
+        """The indicator's whole CRDT state, base64-encoded for TinyDB (pending parts stay in the log)."""
         return base64.b64encode(self.doc(indicator).get_update()).decode()
 
     def fold(self) -> dict[str, tuple[str, str, set[str]]]:
@@ -189,8 +268,11 @@ class SessionNotes:
                     for indicator, authors in self.authors.items()}
 
     def folded(self) -> None:
-        """Start the log afresh once the folded state is durable in TinyDB."""
+        """Start the log afresh once the folded state is durable in TinyDB, keeping only
+        the parts of updates that still wait for an earlier one (the state lacks them)."""
         with self._lock:
             if self.authors:
-                atomic_write(self.log_path, b"")
+                carried = [encode_record(indicator, CARRIED, part)
+                           for indicator in list(self.waiting) for part in self._still_waiting(indicator)]
+                atomic_write(self.log_path, b"".join(carried))
                 self.authors.clear()
