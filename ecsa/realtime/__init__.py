@@ -8,6 +8,7 @@ they travel as Yjs updates, which merge without conflicts.
 
 from __future__ import annotations
 
+import threading
 from urllib.parse import urlsplit
 
 from flask import Flask, current_app
@@ -54,9 +55,13 @@ def init_app(app: Flask) -> None:
     # and init_app copies them onto each app's new server (imported after, only the first
     # app's server would have them, and a second app would accept any connection).
     from . import broadcast, handlers  # noqa: F401  (registers the socket handlers)
+    # async_handlers=False: a socket's messages are handled in order on its own thread,
+    # so one person's edits reach the others in the order they were typed.
     socketio.init_app(app, async_mode="threading", cors_allowed_origins=_origin_check(app),
                       ping_interval=PING_INTERVAL, ping_timeout=PING_TIMEOUT,
-                      max_http_buffer_size=MAX_MESSAGE_BYTES, manage_session=False)
+                      max_http_buffer_size=MAX_MESSAGE_BYTES, manage_session=False,
+                      async_handlers=False)
+    _send_whole_messages(socketio.server)
     app.wsgi_app = _refuse_oversized_posts(app.wsgi_app)
     broadcast.init_app(app)
     app.jinja_env.globals["live_people"] = broadcast.people
@@ -77,6 +82,25 @@ def _refuse_oversized_posts(wsgi_app):
                 return [b"Message too large."]
         return wsgi_app(environ, start_response)
     return guarded
+
+
+def _send_whole_messages(server) -> None:
+    """Make each outgoing message reach a socket's queue in one piece.
+
+    python-socketio queues a message with binary data (a notes update) as several
+    Engine.IO packets, one after another. Two threads emitting to the same socket at once
+    (a form post's push and another person's keystroke) could interleave those packets
+    and garble both messages, so every send goes through one lock.
+    """
+    lock = threading.RLock()
+
+    def locked(send):
+        def send_whole(*args, **kwargs):
+            with lock:
+                return send(*args, **kwargs)
+        return send_whole
+    server.manager.emit = locked(server.manager.emit)
+    server._send_packet = locked(server._send_packet)
 
 
 def _origin_check(app: Flask):
