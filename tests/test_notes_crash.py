@@ -15,6 +15,8 @@ notes are always a sequence of whole tokens. Replay a run with ECSA_CRASH_SEED=<
 
 from __future__ import annotations
 
+import base64
+
 import json
 import os
 import random
@@ -149,8 +151,8 @@ class Page:
         ack = self.call("notes_sync", {"indicator": INDICATOR, "state_vector": vector})
         assert ack and ack["ok"], ack
         with self.lock:
-            self.doc.apply_update(ack["update"])
-            mine = self.doc.get_update(ack["state_vector"])
+            self.doc.apply_update(base64.b64decode(ack["update"]))
+            mine = self.doc.get_update(base64.b64decode(ack["state_vector"]))
         if mine != EMPTY_UPDATE:
             ack = self.call("notes_update", {"indicator": INDICATOR, "update": mine})
             assert ack and ack["ok"], ack  # the server is up: nothing stops this one
@@ -159,7 +161,7 @@ class Page:
         """Someone else's update, fanned out by the server."""
         if message.get("indicator") == INDICATOR:
             with self.lock:
-                self.doc.apply_update(message["update"])
+                self.doc.apply_update(base64.b64decode(message["update"]))
 
     def call(self, event: str, data: dict, timeout: float = 10):
         """Emit and wait for the acknowledgement; None if the server went away first."""
@@ -211,7 +213,7 @@ class Page:
                 if ack is None:
                     return
                 with self.lock:
-                    self.doc.apply_update(ack["update"])
+                    self.doc.apply_update(base64.b64decode(ack["update"]))
             time.sleep(self.rng.uniform(0.02, 0.06))  # under the server's 40 messages a second
 
     def close(self) -> None:
@@ -239,7 +241,7 @@ def server_notes(server: Server, cookie: str, session_id: str) -> str:
         client.disconnect()
     assert ack and ack["ok"], ack
     doc = Doc()
-    doc.apply_update(ack["update"])
+    doc.apply_update(base64.b64decode(ack["update"]))
     return str(doc.get("notes", type=Text))
 
 

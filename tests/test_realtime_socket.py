@@ -9,6 +9,8 @@ test client instead (and the origin check also as a callable on an environ dict)
 
 from __future__ import annotations
 
+import base64
+
 import json
 import os
 import re
@@ -79,9 +81,9 @@ class NotesPage:
         """Type words at the end."""
         return self.type(len(str(self.text)), words)
 
-    def apply(self, update: bytes) -> None:
-        """Merge an update received from the server."""
-        self.doc.apply_update(update)
+    def apply(self, update: str) -> None:
+        """Merge an update received from the server (Yjs bytes as base64 text)."""
+        self.doc.apply_update(base64.b64decode(update))
 
     def __str__(self) -> str:
         return str(self.text)
@@ -260,7 +262,7 @@ def test_typed_notes_reach_the_others_in_the_session_but_not_the_typist_or_other
     here, typist, elsewhere = rooms
     update = NotesPage().type(0, "Carers were consulted.")
     assert send_notes(typist, update) == {"ok": True}
-    assert received(here) == {"notes_update": [{"indicator": INDICATOR, "update": update}]}
+    assert received(here) == {"notes_update": [{"indicator": INDICATOR, "update": base64.b64encode(update).decode()}]}
     assert received(typist) == {}
     assert received(elsewhere) == {}
 
@@ -403,8 +405,8 @@ def test_notes_sync_sends_what_the_page_lacks_and_the_servers_state(app, rooms, 
     ack = sync_notes(rooms[0], newcomer)
     assert ack["ok"] is True and ack["locked"] is False
     assert str(newcomer) == "We have a carers' strategy."
-    assert ack["state_vector"] == workshop_of(app, facilitator).notes.state_vector(INDICATOR)
-    assert ack["state_vector"] == newcomer.doc.get_state()
+    assert base64.b64decode(ack["state_vector"]) == workshop_of(app, facilitator).notes.state_vector(INDICATOR)
+    assert base64.b64decode(ack["state_vector"]) == newcomer.doc.get_state()
 
 
 def test_notes_sync_lets_a_page_send_what_the_server_lacks(app, rooms, facilitator):
@@ -413,7 +415,7 @@ def test_notes_sync_lets_a_page_send_what_the_server_lacks(app, rooms, facilitat
     page.type(0, "Typed while offline.")
     ack = sync_notes(page_socket, page)
     assert str(page) == "Typed while offline."  # nothing on the server to merge yet
-    assert send_notes(page_socket, page.doc.get_update(ack["state_vector"])) == {"ok": True}
+    assert send_notes(page_socket, page.doc.get_update(base64.b64decode(ack["state_vector"]))) == {"ok": True}
     assert workshop_of(app, facilitator).notes.text(INDICATOR) == "Typed while offline."
 
 

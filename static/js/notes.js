@@ -12,6 +12,19 @@
   var binding = null;
   var TYPING_EVERY_MS = 1500;
 
+  /* Yjs bytes travel as base64 text: one WebSocket frame per message, where binary data
+     would take two (Socket.IO sends it as a separate attachment). */
+  function toText(bytes) {
+    var chars = "";
+    for (var i = 0; i < bytes.length; i++) chars += String.fromCharCode(bytes[i]);
+    return btoa(chars);
+  }
+  function toBytes(text) {
+    var chars = atob(text), bytes = new Uint8Array(chars.length);
+    for (var i = 0; i < chars.length; i++) bytes[i] = chars.charCodeAt(i);
+    return bytes;
+  }
+
   function isHigh(code) { return code >= 0xd800 && code <= 0xdbff; }
   function isLow(code) { return code >= 0xdc00 && code <= 0xdfff; }
 
@@ -27,6 +40,13 @@
     return [start, endBefore - start, after.slice(start, endAfter)];
   }
 
+  /* My edit of `base`, replayed on `theirs`: their words are kept, mine are added. */
+  function rebase(base, mine, theirs) {
+    if (theirs === base) return mine;
+    var edit = diff(base, mine), at = Math.min(edit[0], theirs.length);
+    return theirs.slice(0, at) + edit[2] + theirs.slice(at);
+  }
+
   function Binding(area) {
     this.area = area;
     this.indicator = area.dataset.indicator;
@@ -34,7 +54,9 @@
     this.text = this.doc.getText("notes");
     this.lastTyping = 0;
     this.synced = false;
-    area.readOnly = true;  // until this page holds the server's document
+    this.base = area.defaultValue;  // the text the page was rendered with
+    // No readonly while the first sync is under way: keystrokes into a readonly field
+    // vanish without a trace. What is typed before the sync is replayed on top of it.
     var self = this;
     this.onInput = function () { self.local(); };
     area.addEventListener("input", this.onInput);
@@ -57,15 +79,22 @@
   /* Exchange state vectors with the server: take what we lack, send what it lacks. */
   Binding.prototype.resync = function () {
     var self = this;
-    this.live().send("notes_sync", { indicator: this.indicator, state_vector: Y.encodeStateVector(this.doc) },
+    this.live().send("notes_sync", { indicator: this.indicator, state_vector: toText(Y.encodeStateVector(this.doc)) },
       function (ack) {
         if (!ack.ok || binding !== self) return;
         self.remote({ indicator: self.indicator, update: ack.update });
-        var mine = Y.encodeStateAsUpdate(self.doc, new Uint8Array(ack.state_vector));
+        var mine = Y.encodeStateAsUpdate(self.doc, toBytes(ack.state_vector));
         if (self.synced && mine.length > 2) self.send(mine, function () { self.live().hold(false); });
         else self.live().hold(false);
-        if (!self.synced) self.area.value = self.text.toString();
-        self.synced = true;
+        if (!self.synced) {
+          // Typed in the moment before this page held the document: keep it, as an edit
+          // of the text as it now stands.
+          var typed = self.base !== null && self.area.value !== self.base;
+          self.area.value = typed ? rebase(self.base, self.area.value, self.text.toString())
+                                  : self.text.toString();
+          self.synced = true;
+          if (typed) self.local();
+        }
         self.area.readOnly = !!ack.locked;
         if (ack.locked) self.live().lockedMeanwhile();
       });
@@ -73,6 +102,7 @@
 
   /* The person typed: turn the textarea's change into one Yjs edit. */
   Binding.prototype.local = function () {
+    if (!this.synced) return;  // replayed once the first sync arrives (see resync)
     var edit = diff(this.text.toString(), this.area.value);
     var text = this.text;
     this.doc.transact(function () {
@@ -92,7 +122,7 @@
     // sends all the server lacks at once. (Queued, they reached the server in one
     // long-polling request with too many packets, which it dropped whole.)
     if (!this.live().connected()) { this.live().hold(true); return; }
-    this.live().send("notes_update", { indicator: this.indicator, update: update }, function (ack) {
+    this.live().send("notes_update", { indicator: this.indicator, update: toText(update) }, function (ack) {
       if (ack.ok && sent) sent();
       if (ack.ok || binding !== self) return;
       // Refused (locked meanwhile, or unreadable): keep the person's words visible, then
@@ -109,6 +139,7 @@
     var self = this;
     this.doc.on("update", function (update, origin) { if (origin === "local") self.send(update); });
     this.synced = false;
+    this.base = null;  // after a refusal, take the server's text (the person's is in #unsent)
     this.resync();
   };
 
@@ -124,7 +155,7 @@
     var anchors = [[area.selectionStart, collapsed ? -1 : 0], [area.selectionEnd, -1]].map(function (at) {
       return Y.createRelativePositionFromTypeIndex(text, at[0], at[1]);
     });
-    Y.applyUpdate(this.doc, new Uint8Array(message.update), "remote");
+    Y.applyUpdate(this.doc, toBytes(message.update), "remote");
     var value = text.toString();
     if (!this.synced || area.value === value) return;
     var focused = document.activeElement === area;
