@@ -47,7 +47,8 @@ def register(app: Flask) -> None:
     app.after_request(_security_headers)
 
 
-MACROS = ("field", "textarea", "radios", "select", "error_summary", "message_for", "perspective_radios")
+MACROS = ("field", "textarea", "radios", "select", "error_summary", "message_for", "perspective_radios",
+          "item_controls")
 
 ERRORS = {
     403: "You cannot do that",
