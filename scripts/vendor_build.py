@@ -170,7 +170,7 @@ def build_entry(entry: dict, workdir: Path, pin: bool, v) -> tuple[dict[str, byt
     bundled = sorted(d for d in inputs if inputs[d]["bundled"])
     banner = (f"/*! {name} bundle for the browser (global {glob_name}): "
               + ", ".join(f"{d} {inputs[d]['version']} ({inputs[d]['license']})" for d in bundled)
-              + f". Licences: LICENSE* in this folder. Built by scripts/vendor.py"
+              + ". Licences: LICENSE* in this folder. Built by scripts/vendor.py"
               + f" with esbuild {got} from {entry['entry']}. */")
     bundle_args = [entry_file, *entry["esbuild_args"], f"--global-name={glob_name}",
                    f"--banner:js={banner}", f"--outfile={output}", "--metafile=meta.json",

@@ -101,15 +101,21 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-back
 
 
 @pytest.fixture
-def live_server(tmp_path):
-    """The whole app served on a free loopback port in a background thread."""
+def serving(tmp_path):
+    """The whole app served on a free loopback port in a background thread: (base URL, app)."""
     app = create_app({"DATA_DIR": str(tmp_path / "data")})
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
+    yield f"http://127.0.0.1:{server.server_port}", app
     server.shutdown()
     thread.join(5)
+
+
+@pytest.fixture
+def live_server(serving):
+    """The base URL of the app served on loopback."""
+    return serving[0]
 
 
 @pytest.fixture(scope="session")

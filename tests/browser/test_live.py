@@ -9,15 +9,12 @@ receiving in the browser meanwhile.
 from __future__ import annotations
 
 import json
-import threading
 import time
 from dataclasses import dataclass
 
 import pytest
 from playwright.sync_api import expect
-from werkzeug.serving import make_server
 
-from ecsa import create_app
 
 NOTES = "Notes from the group's discussion"
 FAST = 2.0  # seconds: the most a live update may take to show on another page
@@ -37,15 +34,9 @@ class Served:
 
 
 @pytest.fixture
-def served(tmp_path):
+def served(serving):
     """Like `live_server`, but the test can also see the app it serves."""
-    app = create_app({"DATA_DIR": str(tmp_path / "data")})
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield Served(f"http://127.0.0.1:{server.server_port}", app)
-    server.shutdown()
-    thread.join(5)
+    return Served(*serving)
 
 
 def start_workshop(served: Served, new_person, *names: str):
