@@ -1,11 +1,20 @@
 """Run ECSA Workshop: `python app.py` (add `--host 0.0.0.0 --port 8000` for a LAN workshop)."""
 
 import argparse
+import socket
 import sys
 
 from ecsa import create_app
 from ecsa.framework import FrameworkError
 from ecsa.realtime import socketio
+
+
+def lan_address() -> str:
+    """This computer's address as its own name resolves (no traffic is sent)."""
+    try:
+        return socket.gethostbyname(socket.gethostname())
+    except OSError:
+        return "<this computer's address>"
 
 
 def main() -> int:
@@ -22,6 +31,9 @@ def main() -> int:
     for problem in app.extensions["ecsa"].problems:
         print(f"WARNING: {problem}", file=sys.stderr)
     print(f"ECSA Workshop is running at http://{args.host}:{args.port}/ (data in {app.config['DATA_DIR']})")
+    if args.host in ("0.0.0.0", "::"):
+        print(f"On this network people join at http://{lan_address()}:{args.port}/join "
+              "(set ECSA_PUBLIC_URL if that is not the address they can reach)")
     # Werkzeug's threaded server with simple-websocket serves one workshop well; the
     # flag acknowledges that it is not a multi-process production server.
     socketio.run(app, host=args.host, port=args.port, allow_unsafe_werkzeug=True)
