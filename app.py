@@ -12,9 +12,11 @@ from ecsa.realtime import socketio
 def lan_address() -> str:
     """This computer's address as its own name resolves (no traffic is sent)."""
     try:
-        return socket.gethostbyname(socket.gethostname())
+        address = socket.gethostbyname(socket.gethostname())
     except OSError:
-        return "<this computer's address>"
+        address = "127.0.0.1"
+    # Many machines resolve their own name to loopback, which no one else can reach.
+    return "<this computer's address>" if address.startswith("127.") else address
 
 
 def main() -> int:
