@@ -624,3 +624,14 @@ def test_a_flooding_page_is_slowed_while_others_carry_on(app, rooms):
     assert all("slow down" in ack["error"] for ack in refused)
     assert calm.emit("where", {"indicator": OTHER_INDICATOR}, callback=True) == {"ok": True}
     assert flooder.is_connected() and calm.is_connected()
+
+
+def test_a_downloaded_record_holds_notes_typed_live_and_who_typed_them(rooms, facilitator):
+    _, pat, _ = rooms
+    assert send_notes(pat, NotesPage().type(0, "Typed live, not yet folded.")) == {"ok": True}
+    download = facilitator.client.get(facilitator.url("/record"))
+    record = json.loads(download.get_data(as_text=True))
+    sheet = next(i for i in record["indicators"] if i["id"] == INDICATOR)
+    assert sheet["notes"] == "Typed live, not yet folded."
+    edits = [e for e in record["audit"] if e["type"] == "notes_edited" and e["indicator"] == INDICATOR]
+    assert [e["actor_name"] for e in edits] == ["Pat Participant"]

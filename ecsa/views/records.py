@@ -18,6 +18,7 @@ def download(session_id):
     """The session as one JSON file (`ecsa-record-<title-slug>-<date>.json`)."""
     workshop = load_workshop(session_id)
     require_actor(workshop)
+    workshop.fold_notes()  # so the audit log names everyone who typed notes until now
     body = json.dumps(record.export(workshop), ensure_ascii=False, indent=2)
     name = record.file_name(workshop.details)
     return Response(body, mimetype="application/json",
