@@ -182,3 +182,25 @@ def continued_details(record: dict) -> dict:
         "continued_from": session["continued_from"] + [
             {"session_id": session["id"], "exported_at": record["exported_at"]}],
     }
+
+
+# Spreadsheet programs run a cell that starts with one of these as a formula.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+ACTION_PLAN_COLUMNS = ("Indicator", "Section", "Area", "Action", "Owner", "Due", "Status", "Added by")
+
+
+def action_plan(record_data: dict) -> list[list[str]]:
+    """Every action of a record as spreadsheet rows, header first (safe to open in Excel)."""
+    statuses = {"open": "Open", "in_progress": "In progress", "done": "Done"}
+    rows = [list(ACTION_PLAN_COLUMNS)]
+    for indicator in record_data["indicators"]:
+        for action in indicator["actions"]:
+            rows.append([indicator["id"], str(indicator["section"]), str(indicator["area"]), action["what"],
+                         action["owner"] or "", action["due"] or "", statuses[action["status"]],
+                         action["author_name"]])
+    return [[_cell(value) for value in row] for row in rows]
+
+
+def _cell(value: str) -> str:
+    """A cell value that a spreadsheet shows as text, never runs as a formula."""
+    return "'" + value if value.startswith(FORMULA_STARTS) else value

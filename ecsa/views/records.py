@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 
 from flask import Blueprint, Response, redirect, render_template, request, url_for
@@ -22,6 +24,19 @@ def download(session_id):
     body = json.dumps(record.export(workshop), ensure_ascii=False, indent=2)
     name = record.file_name(workshop.details)
     return Response(body, mimetype="application/json",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@bp.get("/s/<session_id>/action-plan.csv")
+def action_plan(session_id):
+    """Every action of the session as a CSV action plan (`ecsa-action-plan-<slug>-<date>.csv`)."""
+    workshop = load_workshop(session_id)
+    require_actor(workshop)
+    out = io.StringIO()
+    csv.writer(out).writerows(record.action_plan(record.export(workshop)))
+    name = record.file_name(workshop.details).replace("ecsa-record-", "ecsa-action-plan-").replace(".json", ".csv")
+    # The byte-order mark makes Excel read the file as UTF-8 (names with accents, emoji).
+    return Response("\ufeff" + out.getvalue(), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
