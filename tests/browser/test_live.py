@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import pytest
 from playwright.sync_api import expect
+from steps import create_session
 
 
 NOTES = "Notes from the group's discussion"
@@ -44,15 +45,7 @@ def start_workshop(served: Served, new_person, *names: str):
 
     Returns the facilitator's page and the participants' pages, none yet on an indicator."""
     fay = new_person()
-    fay.goto(served.base + "/")
-    fay.get_by_label("Session title", exact=True).fill("Live workshop")
-    fay.get_by_label("Organisation", exact=True).fill("Example NHS Trust")
-    fay.get_by_label("Workshop date", exact=True).fill("2026-12-01")
-    fay.get_by_label("Section 1: Leadership").check()
-    fay.get_by_label("Your name", exact=True).fill("Fay")
-    fay.get_by_label("Staff", exact=True).check()
-    fay.get_by_role("button", name="Create session").click()
-    code = fay.locator(".ecsa-join-code__code").inner_text().replace(" ", "")
+    code = create_session(fay, served.base, "Live workshop")
     served.session_id = fay.url.split("/s/")[1].split("/")[0]
     people = []
     for name in names:

@@ -5,20 +5,7 @@ from __future__ import annotations
 import json
 
 from playwright.sync_api import expect
-
-
-def create_session(page, base: str) -> str:
-    """The facilitator creates a session for section 1; returns the join code."""
-    page.goto(base + "/")
-    page.get_by_label("Session title", exact=True).fill("Leadership <workshop>")
-    page.get_by_label("Organisation", exact=True).fill("Example NHS Trust")
-    page.get_by_label("Workshop date", exact=True).fill("2026-12-01")
-    page.get_by_label("Section 1: Leadership").check()
-    page.get_by_label("Your name", exact=True).fill("Fay")
-    page.get_by_label("Staff", exact=True).check()
-    page.get_by_role("button", name="Create session").click()
-    expect(page.get_by_role("heading", name="Your private facilitator link")).to_be_visible()
-    return page.locator(".ecsa-join-code__code").inner_text().replace(" ", "")
+from steps import create_session
 
 
 def join_session(page, base: str, code: str, name: str) -> None:
@@ -34,7 +21,7 @@ def join_session(page, base: str, code: str, name: str) -> None:
 
 def test_facilitator_and_participant_complete_an_indicator(live_server, new_person):
     facilitator, participant = new_person(), new_person(width=360)
-    code = create_session(facilitator, live_server)
+    code = create_session(facilitator, live_server, "Leadership <workshop>")
     join_session(participant, live_server, code, "Pat")
 
     participant.get_by_role("link", name="1a").first.click()
@@ -74,7 +61,7 @@ def test_facilitator_and_participant_complete_an_indicator(live_server, new_pers
 
 def test_worksheet_works_with_javascript_off(live_server, new_person):
     facilitator = new_person(javascript=False)
-    create_session(facilitator, live_server)
+    create_session(facilitator, live_server, "Leadership <workshop>")
     facilitator.get_by_role("link", name="Go to the worksheet").click()
     facilitator.get_by_role("link", name="1b").first.click()
     facilitator.get_by_label("What needs to happen", exact=True).fill("Write the delivery plan")
