@@ -15,6 +15,7 @@ from flask import Flask, current_app
 from engineio.payload import Payload
 from flask_socketio import SocketIO
 
+from . import direct
 from .presence import Presence
 
 socketio = SocketIO()
@@ -62,6 +63,7 @@ def init_app(app: Flask) -> None:
                       max_http_buffer_size=MAX_MESSAGE_BYTES, manage_session=False,
                       async_handlers=False)
     _send_whole_messages(socketio.server)
+    direct.install(socketio.server.eio)
     app.wsgi_app = _refuse_oversized_posts(app.wsgi_app)
     broadcast.init_app(app)
     app.jinja_env.globals["live_people"] = broadcast.people

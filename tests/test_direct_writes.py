@@ -1,0 +1,227 @@
+"""Direct WebSocket writes (ecsa/realtime/direct.py): order kept, a slow reader never
+blocks the sender, and a real server delivers every push in order over a WebSocket."""
+
+from __future__ import annotations
+
+import json
+import queue
+import socket
+import threading
+import time
+
+import pytest
+import simple_websocket
+from engineio import packet as eio_packet
+
+from ecsa.realtime import direct, socketio
+
+
+class FakeConnection:
+    """Stands in for simple_websocket.Server: `ws` frames a message as its text plus a newline."""
+
+    def __init__(self):
+        self.connected = True
+        self.ws = self
+
+    def send(self, event) -> bytes:
+        data = event.data
+        return (data if isinstance(data, bytes) else data.encode()) + b"\n"
+
+
+def read_lines(sock: socket.socket, count: int, timeout: float = 10) -> list[str]:
+    """Read count newline-ended messages from a socket."""
+    sock.settimeout(timeout)
+    buffer = b""
+    while buffer.count(b"\n") < count:
+        chunk = sock.recv(65536)
+        assert chunk, "the writer closed the connection early"
+        buffer += chunk
+    return buffer.decode().splitlines()
+
+
+@pytest.fixture
+def pair():
+    """A connected socket pair with small buffers, so a reader that stops reading fills them."""
+    a, b = socket.socketpair()
+    a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    b.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    yield a, b
+    a.close()
+    b.close()
+
+
+def test_a_reader_that_stops_reading_never_blocks_the_writer_and_loses_nothing(pair):
+    writer_side, reader_side = pair
+    lock = threading.Lock()
+    wire = direct.Wire(FakeConnection(), writer_side, lock)
+    message = "x" * 200
+    finished = threading.Event()
+
+    def write_all():
+        for number in range(2000):  # ~400 KB: far more than the socket buffers hold
+            with lock:
+                wire.write(f"{number}:{message}")
+        finished.set()
+
+    threading.Thread(target=write_all, daemon=True).start()
+    assert finished.wait(5), "a write blocked on a full buffer"
+    assert wire.draining, "the buffer never filled: the test proves nothing"
+    lines = read_lines(reader_side, 2000)
+    assert [int(line.split(":")[0]) for line in lines] == list(range(2000))
+    assert all(line.endswith(message) for line in lines)
+    deadline = time.monotonic() + 5
+    while wire.draining and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not wire.draining and wire.backlog == []
+
+
+def test_writes_after_the_backlog_drains_go_straight_out_again(pair):
+    writer_side, reader_side = pair
+    lock = threading.Lock()
+    wire = direct.Wire(FakeConnection(), writer_side, lock)
+    with lock:
+        for number in range(1000):
+            wire.write(f"{number}:{'y' * 100}")
+    read_lines(reader_side, 1000)
+    deadline = time.monotonic() + 5
+    while wire.draining and time.monotonic() < deadline:
+        time.sleep(0.01)
+    with lock:
+        wire.write("after")
+        assert not wire.draining and wire.backlog == []
+    assert read_lines(reader_side, 1) == ["after"]
+
+
+def test_a_closed_connection_drops_writes_quietly(pair):
+    writer_side, reader_side = pair
+    connection = FakeConnection()
+    wire = direct.Wire(connection, writer_side, threading.Lock())
+    reader_side.close()
+    wire.write("to nobody")          # the peer is gone: no exception for the sender
+    connection.connected = False
+    wire.write("after the close")    # closed: not even framed
+    assert wire.backlog == []
+
+
+class FakeEngineSocket:
+    def __init__(self):
+        self.upgraded, self.upgrading = True, False
+
+
+def test_the_queue_writes_what_waited_first_then_writes_directly(pair):
+    writer_side, reader_side = pair
+    engine_queue = direct.DirectQueue()
+    for number in range(3):  # queued during the handshake, before the writer thread runs
+        engine_queue.put(eio_packet.Packet(eio_packet.MESSAGE, f"early {number}"))
+    websocket = type("WebSocket", (), {})()
+    websocket.ws = FakeConnection()
+    websocket.ws.sock = writer_side
+    engine_queue.socket, engine_queue.websocket = FakeEngineSocket(), websocket
+    got = queue.Queue()
+
+    def engine_writer():  # what Engine.IO's writer thread does: wait on the queue
+        got.put(engine_queue.get(timeout=0.1))
+
+    thread = direct.DaemonThread(target=engine_writer)
+    thread.start()
+    time.sleep(0.3)  # well past the writer's own timeout: once attached it waits for the close
+    assert thread.is_alive() and engine_queue.wire is not None
+    engine_queue.put(eio_packet.Packet(eio_packet.MESSAGE, "late"))
+    assert read_lines(reader_side, 4) == ["4early 0", "4early 1", "4early 2", "4late"]
+    engine_queue.put(None)  # the socket closes: the writer thread gets its None and ends
+    thread.join(5)
+    assert got.get_nowait() is None
+
+
+def test_before_the_upgrade_it_is_an_ordinary_queue():
+    engine_queue = direct.DirectQueue()
+    engine_queue.socket = FakeEngineSocket()
+    engine_queue.socket.upgraded = False  # long-polling: the GET request reads the queue
+    engine_queue.put(eio_packet.Packet(eio_packet.MESSAGE, "polled"))
+    assert engine_queue.get(timeout=1).data == "polled"
+    with pytest.raises(queue.Empty):
+        engine_queue.get(timeout=0.05)
+    assert engine_queue.wire is None
+
+
+# ---- through a real server -----------------------------------------------------------------
+
+def websocket_client(base: str, cookie: str, session_id: str) -> simple_websocket.Client:
+    """A raw Engine.IO v4 WebSocket client, connected to the session's namespace."""
+    url = base.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
+    # simple-websocket's client sends Host without the port, so that is the page's origin
+    origin = "http://" + base.split("//")[1].split(":")[0]
+    client = simple_websocket.Client.connect(url, headers={"Cookie": cookie, "Origin": origin})
+    assert client.receive(timeout=5).startswith("0")  # Engine.IO open
+    client.send("40" + json.dumps({"session": session_id}))
+    return client
+
+
+def events(client: simple_websocket.Client, name: str, count: int, timeout: float = 10) -> list:
+    """The next count events of that name (answering pings, skipping other events)."""
+    found, deadline = [], time.monotonic() + timeout
+    while len(found) < count:
+        message = client.receive(timeout=max(0.01, deadline - time.monotonic()))
+        assert message is not None, f"only {len(found)} of {count} {name!r} events arrived"
+        if message == "2":
+            client.send("3")
+        elif message.startswith("42"):
+            event, *args = json.loads(message[2:])
+            if event == name:
+                found.append(args[0])
+    return found
+
+
+def joined_cookie(base: str, app) -> tuple[str, str]:
+    """Create a session over HTTP (the facilitator's cookie joins it); returns (cookie, session id)."""
+    import urllib.request
+    from urllib.parse import urlencode
+    form = urlencode({"title": "Direct", "organisation": "Trust", "date": "2026-12-01", "scope": "1",
+                      "name": "Fay", "perspective": "staff"}).encode()
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+
+    opener = urllib.request.build_opener(NoRedirect)
+    try:
+        opener.open(urllib.request.Request(base + "/sessions", data=form))
+    except urllib.error.HTTPError as answer:
+        assert answer.code == 303
+        session_id = answer.headers["Location"].split("/")[2]
+        cookie = answer.headers["Set-Cookie"].split(";")[0]
+        return cookie, session_id
+    raise AssertionError("creating a session did not redirect")
+
+
+def test_a_websocket_gets_every_push_in_order_and_closes_cleanly(serving):
+    base, app = serving
+    cookie, session_id = joined_cookie(base, app)
+    client = websocket_client(base, cookie, session_id)
+    assert events(client, "follow", 1)  # connected: the room told it about follow-me
+    engine = socketio.server.eio
+    queues = [s.queue for s in list(engine.sockets.values())]
+    deadline = time.monotonic() + 5
+    while not any(q.wire for q in queues) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert any(isinstance(q, direct.DirectQueue) and q.wire for q in queues), "not writing directly"
+
+    def push(start):
+        with app.app_context():
+            for number in range(start, start + 300):
+                socketio.emit("seq", {"n": number}, to=session_id)
+
+    pushers = [threading.Thread(target=push, args=(start,)) for start in (0, 1000)]
+    for pusher in pushers:
+        pusher.start()
+    for pusher in pushers:
+        pusher.join()
+    got = [item["n"] for item in events(client, "seq", 600)]
+    for start in (0, 1000):  # each sender's pushes arrive complete and in its order
+        assert [n for n in got if start <= n < start + 300] == list(range(start, start + 300))
+    client.close()
+    deadline = time.monotonic() + 5
+    while not all(s.closed for s in list(engine.sockets.values())) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert all(s.closed for s in list(engine.sockets.values())), "the server kept the socket open"
+    assert not [t for t in threading.enumerate() if t.name.startswith("ecsa-ws-backlog")]
