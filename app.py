@@ -4,7 +4,7 @@ import argparse
 import socket
 import sys
 
-from ecsa import create_app
+from ecsa import compile_templates, create_app
 from ecsa.framework import FrameworkError
 from ecsa.realtime import socketio
 
@@ -30,6 +30,7 @@ def main() -> int:
     except FrameworkError as error:
         print(f"ECSA Workshop cannot start: the framework file is not valid.\n  {error}", file=sys.stderr)
         return 1
+    compile_templates(app)
     for problem in app.extensions["ecsa"].problems:
         print(f"WARNING: {problem}", file=sys.stderr)
     print(f"ECSA Workshop is running at http://{args.host}:{args.port}/ (data in {app.config['DATA_DIR']})")

@@ -31,6 +31,15 @@ def create_app(config: dict | None = None) -> Flask:
     return app
 
 
+def compile_templates(app: Flask) -> int:
+    """Compile every page template now, so the first person to open a page (or cast the
+    first vote) does not wait ~0.1 s for it while holding up everyone else's live updates."""
+    names = [name for name in app.jinja_env.list_templates() if name.endswith(".html")]
+    for name in names:
+        app.jinja_env.get_template(name)
+    return len(names)
+
+
 def workshops() -> Workshops:
     """The current app's session registry."""
     return current_app.extensions["ecsa"]
