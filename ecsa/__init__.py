@@ -7,6 +7,7 @@ from flask_htmx import HTMX
 
 from . import config as config_module
 from .framework import load_framework
+from .once import Once
 from .workshops import Workshops
 
 __version__ = "0.1.0"
@@ -23,6 +24,7 @@ def create_app(config: dict | None = None) -> Flask:
         app.config["SECRET_KEY"] = config_module.secret_key(app.config["DATA_DIR"])
     framework = load_framework(app.config["FRAMEWORK_PATH"])
     app.extensions["ecsa"] = Workshops(f"{app.config['DATA_DIR']}/sessions", framework)
+    app.extensions["ecsa.once"] = Once()
     htmx.init_app(app)
     from .views import register
     register(app)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import threading
 
 import pytest
 from markupsafe import escape
@@ -100,6 +101,62 @@ def test_participant_sees_no_facilitator_link_on_the_share_page(participant):
     page = text(participant.get("/share"))
     assert participant.code[:3] in page
     assert "/facilitator/" not in page and "Make a new facilitator link" not in page
+
+
+def attempt_of(page) -> str:
+    """The join form's one-time attempt id."""
+    return re.search(r'name="attempt" value="([A-Za-z0-9_-]+)"', text(page))[1]
+
+
+def test_a_double_tap_on_join_joins_one_person(app, facilitator):
+    phone = app.test_client()
+    form = {"name": "Sam", "perspective": "staff", "attempt": attempt_of(phone.get(f"/join/{facilitator.code}"))}
+    first, second = phone.post(f"/join/{facilitator.code}", data=form), app.test_client().post(
+        f"/join/{facilitator.code}", data=form)  # the repeat carries no cookie from the first
+    assert first.status_code == second.status_code == 303
+    names = [p["name"] for p in registry(app).get(facilitator.session_id).participants()]
+    assert names.count("Sam") == 1
+
+
+def test_simultaneous_repeats_of_one_join_make_one_person(app, facilitator):
+    form = {"name": "Kim", "perspective": "staff", "attempt": attempt_of(app.test_client().get(f"/join/{facilitator.code}"))}
+    clients, answers = [app.test_client() for _ in range(6)], []
+    threads = [threading.Thread(target=lambda c=c: answers.append(c.post(f"/join/{facilitator.code}", data=form)))
+               for c in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert [a.status_code for a in answers] == [303] * 6
+    people = [p for p in registry(app).get(facilitator.session_id).participants() if p["name"] == "Kim"]
+    assert len(people) == 1
+    for client in clients:  # every tab that sent it is joined as that one person
+        assert "Kim" in text(client.get(f"/s/{facilitator.session_id}/"))
+
+
+def test_each_join_form_shown_is_a_new_attempt_and_changed_answers_are_a_new_person(app, facilitator):
+    client = app.test_client()
+    first, second = attempt_of(client.get(f"/join/{facilitator.code}")), attempt_of(client.get(f"/join/{facilitator.code}"))
+    assert first != second
+    for name in ("Alex", "Alexa"):  # back, corrected the name, sent again: that is what they meant
+        client.post(f"/join/{facilitator.code}", data={"name": name, "perspective": "staff", "attempt": first})
+    names = [p["name"] for p in registry(app).get(facilitator.session_id).participants()]
+    assert names.count("Alex") == 1 and names.count("Alexa") == 1
+
+
+def test_a_join_refused_for_bad_input_keeps_its_attempt(app, client, facilitator):
+    attempt = attempt_of(client.get(f"/join/{facilitator.code}"))
+    refused = client.post(f"/join/{facilitator.code}", data={"name": "", "perspective": "staff", "attempt": attempt})
+    assert refused.status_code == 422 and attempt_of(refused) == attempt
+
+
+def test_a_forged_attempt_is_ignored_not_trusted(app, facilitator):
+    for forged in ("", "short", "x" * 65, "<script>alert(1)</script>" * 2):
+        joined = app.test_client().post(f"/join/{facilitator.code}",
+                                        data={"name": "Lou", "perspective": "staff", "attempt": forged})
+        assert joined.status_code == 303
+    names = [p["name"] for p in registry(app).get(facilitator.session_id).participants()]
+    assert names.count("Lou") == 4
 
 
 @pytest.mark.parametrize("field, value, message", [

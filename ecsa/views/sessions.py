@@ -6,6 +6,7 @@ import segno
 from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
 
 from .. import forms, workshops
+from ..once import Once, new_attempt, valid_attempt
 from ..ratelimit import FailureLimiter
 from ..workshops import normalise_code
 from .common import answer, current_actor, load_workshop, remember, require_actor, require_facilitator
@@ -122,12 +123,22 @@ def join(code):
     if current_actor(workshop) and request.method == "GET":
         return redirect(url_for("worksheets.overview", session_id=workshop.id))
     form = forms.join_fields(forms.Form(request.form))
+    attempt = valid_attempt(request.form.get("attempt"))
     if request.method == "GET" or not form.valid:
         status = 200 if request.method == "GET" else 422
         return render_template("join.html", workshop=workshop, details=workshop.details,
-                               form=forms.Form({}) if status == 200 else form), status
-    remember(workshop, workshop.join(form.clean["name"], form.clean["perspective"]))
+                               form=forms.Form({}) if status == 200 else form,
+                               attempt=attempt or new_attempt()), status
+    name, perspective = form.clean["name"], form.clean["perspective"]
+    # A double tap sends the form twice at once: both must join the same one person.
+    key = (workshop.id, attempt, name, perspective) if attempt else None
+    remember(workshop, _once().run(key, lambda: workshop.join(name, perspective)))
     return redirect(url_for("worksheets.overview", session_id=workshop.id), code=303)
+
+
+def _once() -> Once:
+    """The app's record of form submissions already done."""
+    return current_app.extensions["ecsa.once"]
 
 
 def _share_context(workshop) -> dict:

@@ -1,0 +1,58 @@
+"""Submitting the same form twice does its work once.
+
+A double tap on "Join session" on a phone sends two POSTs at once, both without the
+cookie the first would set: without this, the group sees the same person twice, and the
+record keeps both. Each form carries a random attempt id; the first submission with a
+given id (and the same values) does the work, and any repeat gets the same result.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import threading
+from collections import OrderedDict
+from typing import Callable, Hashable, TypeVar
+
+T = TypeVar("T")
+ATTEMPT = re.compile(r"[A-Za-z0-9_-]{16,64}")
+
+
+def new_attempt() -> str:
+    """A fresh attempt id for a form about to be shown."""
+    return secrets.token_urlsafe(16)
+
+
+def valid_attempt(value) -> str | None:
+    """The attempt id sent with a form, if it looks like one we hand out."""
+    return value if isinstance(value, str) and ATTEMPT.fullmatch(value) else None
+
+
+class Once:
+    """The results of recent submissions by key; a repeat waits for and reuses the first."""
+
+    def __init__(self, keep: int = 4096):
+        self.keep = keep
+        self._lock = threading.Lock()
+        self._results: OrderedDict[Hashable, object] = OrderedDict()
+        self._running: dict[Hashable, threading.Lock] = {}
+
+    def run(self, key: Hashable | None, work: Callable[[], T]) -> T:
+        """work(), unless a submission with this key already ran it: then its result."""
+        if key is None:
+            return work()
+        with self._lock:
+            if key in self._results:
+                return self._results[key]
+            running = self._running.setdefault(key, threading.Lock())
+        with running:  # a repeat arriving mid-way waits here for the first to finish
+            with self._lock:
+                if key in self._results:
+                    return self._results[key]
+            result = work()  # if this raises, nothing is kept and a repeat tries again
+            with self._lock:
+                self._results[key] = result
+                while len(self._results) > self.keep:
+                    self._results.popitem(last=False)
+                self._running.pop(key, None)
+            return result
