@@ -225,3 +225,36 @@ def test_a_websocket_gets_every_push_in_order_and_closes_cleanly(serving):
         time.sleep(0.02)
     assert all(s.closed for s in list(engine.sockets.values())), "the server kept the socket open"
     assert not [t for t in threading.enumerate() if t.name.startswith("ecsa-ws-backlog")]
+
+
+def test_binary_messages_sent_at_once_from_two_threads_arrive_whole(serving):
+    """A binary message is two packets (header, attachment): they must never interleave."""
+    base, app = serving
+    cookie, session_id = joined_cookie(base, app)
+    client = websocket_client(base, cookie, session_id)
+    assert events(client, "follow", 1)
+
+    def push(start):
+        with app.app_context():
+            for number in range(start, start + 200):
+                socketio.emit("blob", {"n": number, "bytes": str(number).encode()}, to=session_id)
+
+    pushers = [threading.Thread(target=push, args=(start,)) for start in (0, 1000)]
+    for pusher in pushers:
+        pusher.start()
+    for pusher in pushers:
+        pusher.join()
+    received, deadline = [], time.monotonic() + 10
+    while len(received) < 400:
+        message = client.receive(timeout=max(0.01, deadline - time.monotonic()))
+        assert message is not None, f"only {len(received)} of 400 binary messages arrived"
+        if message == "2":
+            client.send("3")
+        elif isinstance(message, str) and message.startswith("451-"):
+            event, header = json.loads(message[4:])
+            attachment = client.receive(timeout=5)
+            assert isinstance(attachment, bytes), f"{event} {header['n']}: the attachment did not follow its header"
+            assert attachment == str(header["n"]).encode(), "an attachment followed another message's header"
+            received.append(header["n"])
+    assert sorted(received) == list(range(200)) + list(range(1000, 1200))
+    client.close()

@@ -87,22 +87,35 @@ def _refuse_oversized_posts(wsgi_app):
 
 
 def _send_whole_messages(server) -> None:
-    """Make each outgoing message reach a socket's queue in one piece.
+    """Make each outgoing message with binary data reach a socket's queue in one piece.
 
-    python-socketio queues a message with binary data (a notes update) as several
-    Engine.IO packets, one after another. Two threads emitting to the same socket at once
-    (a form post's push and another person's keystroke) could interleave those packets
-    and garble both messages, so every send goes through one lock.
+    python-socketio queues a message with binary data as several Engine.IO packets, one
+    after another. Two threads emitting to the same socket at once (a form post's push
+    and a notes update from a client that sends bytes) could interleave those packets and
+    garble both messages, so such sends go through one lock. A text message is a single
+    packet, queued atomically: those (all of ours) go straight through, so fan-outs to
+    different rooms never wait for each other.
     """
     lock = threading.RLock()
+    binary = server.packet_class.data_is_binary
 
-    def locked(send):
-        def send_whole(*args, **kwargs):
+    def emit_whole(emit):
+        def send(event, data, *args, **kwargs):
+            if not binary(data):
+                return emit(event, data, *args, **kwargs)
             with lock:
-                return send(*args, **kwargs)
-        return send_whole
-    server.manager.emit = locked(server.manager.emit)
-    server._send_packet = locked(server._send_packet)
+                return emit(event, data, *args, **kwargs)
+        return send
+
+    def send_packet_whole(send_packet):
+        def send(eio_sid, pkt):
+            if not binary(pkt.data):
+                return send_packet(eio_sid, pkt)
+            with lock:
+                return send_packet(eio_sid, pkt)
+        return send
+    server.manager.emit = emit_whole(server.manager.emit)
+    server._send_packet = send_packet_whole(server._send_packet)
 
 
 def _origin_check(app: Flask):
