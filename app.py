@@ -7,6 +7,7 @@ import sys
 from ecsa import compile_templates, create_app
 from ecsa.framework import FrameworkError
 from ecsa.realtime import socketio
+from ecsa.serving import RequestHandler
 
 
 def lan_address() -> str:
@@ -39,7 +40,7 @@ def main() -> int:
               "(set ECSA_PUBLIC_URL if that is not the address they can reach)")
     # Werkzeug's threaded server with simple-websocket serves one workshop well; the
     # flag acknowledges that it is not a multi-process production server.
-    socketio.run(app, host=args.host, port=args.port, allow_unsafe_werkzeug=True)
+    socketio.run(app, host=args.host, port=args.port, allow_unsafe_werkzeug=True, request_handler=RequestHandler)
     return 0
 
 

@@ -14,6 +14,7 @@ from jinja2 import FileSystemBytecodeCache
 from werkzeug.serving import make_server
 
 from ecsa import create_app
+from ecsa.serving import RequestHandler
 
 HX = {"HX-Request": "true"}
 
@@ -104,7 +105,7 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-back
 def serving(tmp_path):
     """The whole app served on a free loopback port in a background thread: (base URL, app)."""
     app = create_app({"DATA_DIR": str(tmp_path / "data")})
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=RequestHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}", app

@@ -1,5 +1,9 @@
 """What `python app.py` does before serving anyone."""
 
+import sys
+
+from werkzeug.serving import WSGIRequestHandler
+
 from ecsa import compile_templates
 
 
@@ -8,3 +12,17 @@ def test_every_page_template_is_compiled_before_the_first_request(app):
     assert compile_templates(app) == len(names) >= 10
     cached = {key[1] for key in app.jinja_env.cache.keys()}  # Jinja keys its cache by (loader, name)
     assert set(names) <= cached
+
+
+def test_app_py_compiles_templates_and_serves_with_small_writes_sent_at_once(monkeypatch, tmp_path):
+    import app as entry
+    served = {}
+    monkeypatch.setattr(entry.socketio, "run", lambda app, **options: served.update(options, app=app))
+    monkeypatch.setenv("ECSA_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setattr(sys, "argv", ["app.py", "--port", "5999"])
+    assert entry.main() == 0
+    assert served["port"] == 5999 and served["host"] == "127.0.0.1"
+    # TCP_NODELAY: without it a live update could wait 40 ms for the peer's delayed ACK
+    assert issubclass(served["request_handler"], WSGIRequestHandler)
+    assert served["request_handler"].disable_nagle_algorithm is True
+    assert "indicator.html" in {key[1] for key in served["app"].jinja_env.cache.keys()}
