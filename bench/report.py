@@ -128,7 +128,8 @@ def header(report: Report) -> str:
 - Versions: {versions}
 - Load: K = {p.sessions} sessions × N clients, W = min(N, {p.max_writers}) writers each sending Poisson edits at {p.rate:g}/s
   (real pycrdt updates of ~100 B), {p.rounds} round(s) of {p.window_s:g} s per server and N, alternating servers;
-  ECSA sessions also take {p.vote_rate:g} votes/s each over HTTP. Loopback only, one generator process.
+  ECSA sessions also take {p.vote_rate:g} votes/s each over HTTP. Loopback only, one generator process,
+  which collects its garbage and freezes its heap before each window (so its own GC pauses are not charged to a server).
 - Load average at start / end: {m['load_start']} / {m['load_end']}. **Other work shares this 2-core machine, so
   figures are noisy**: "other CPU" is what the rest of the machine used during a window (in cores, of 2).
   A window where it passed {NOISY_OTHER_CPU:g} cores was measured again (up to {p.noisy_repeats} times per server
