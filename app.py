@@ -1,6 +1,7 @@
 """Run ECSA Workshop: `python app.py` (add `--host 0.0.0.0 --port 8000` for a LAN workshop)."""
 
 import argparse
+import gc
 import socket
 import sys
 
@@ -32,6 +33,9 @@ def main() -> int:
         print(f"ECSA Workshop cannot start: the framework file is not valid.\n  {error}", file=sys.stderr)
         return 1
     compile_templates(app)
+    # What start-up built (framework, templates, modules: ~65,000 objects) lives as long
+    # as the process; frozen, full garbage collections stop rescanning it (~17 ms each).
+    gc.freeze()
     for problem in app.extensions["ecsa"].problems:
         print(f"WARNING: {problem}", file=sys.stderr)
     print(f"ECSA Workshop is running at http://{args.host}:{args.port}/ (data in {app.config['DATA_DIR']})")

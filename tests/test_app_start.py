@@ -1,5 +1,6 @@
 """What `python app.py` does before serving anyone."""
 
+import gc
 import sys
 
 from werkzeug.serving import WSGIRequestHandler
@@ -20,7 +21,11 @@ def test_app_py_compiles_templates_and_serves_with_small_writes_sent_at_once(mon
     monkeypatch.setattr(entry.socketio, "run", lambda app, **options: served.update(options, app=app))
     monkeypatch.setenv("ECSA_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setattr(sys, "argv", ["app.py", "--port", "5999"])
-    assert entry.main() == 0
+    try:
+        assert entry.main() == 0
+        assert gc.get_freeze_count() > 10_000  # start-up objects are kept out of full collections
+    finally:
+        gc.unfreeze()
     assert served["port"] == 5999 and served["host"] == "127.0.0.1"
     # TCP_NODELAY: without it a live update could wait 40 ms for the peer's delayed ACK
     assert issubclass(served["request_handler"], WSGIRequestHandler)
