@@ -15,6 +15,7 @@ from . import presence, socketio
 from .presence import TYPING_SECONDS
 
 FOLD_SECONDS = 2.0
+PRESENCE_GAP = 0.15  # seconds between two presence lists to one room, at least
 
 # Which page blocks an event's type changes (the status block changes with every one).
 BLOCKS = {
@@ -35,6 +36,7 @@ def init_app(app: Flask) -> None:
     registry = app.extensions["ecsa"]
     registry.listeners.append(lambda workshop, event: _in_app(app, on_event, workshop, event))
     app.extensions["ecsa.folds"] = set()
+    app.extensions["ecsa.presence_gate"] = PresenceGate(PRESENCE_GAP)
 
 
 def _in_app(app: Flask, function, *args) -> None:
@@ -72,14 +74,65 @@ def people(workshop) -> list[dict]:
 
 
 def push_presence(workshop, again_after: bool = False) -> None:
-    """Send everyone in the room the presence list, rendered by the page's own template."""
-    html = render_template("_presence.html", people=people(workshop), workshop=workshop)
-    socketio.emit("presence", {"html": html}, to=workshop.id)
+    """Send everyone in the room the presence list, rendered by the page's own template.
+
+    At most one list per room every PRESENCE_GAP seconds: a change after a quiet spell
+    goes out at once, and the changes that follow within the gap go out together at its
+    end, rendered then, so the last list is always current. When a Wi-Fi blip brings 60
+    pages back at once, each phone gets a handful of lists instead of 60 (each naming
+    everyone), just as the network recovers.
+    """
+    app = current_app._get_current_object()
     if again_after:  # typing marks expire: show that once they have
-        app = current_app._get_current_object()
         timer = threading.Timer(TYPING_SECONDS + 0.1, _in_app, (app, push_presence, workshop))
         timer.daemon = True
         timer.start()
+    gate = app.extensions["ecsa.presence_gate"]
+    wait = gate.claim(workshop.id)
+    if wait is None:
+        return  # a push at the end of the gap is already due: it will show this change
+    if wait > 0:
+        timer = threading.Timer(wait, _in_app, (app, _send_presence, workshop))
+        timer.daemon = True
+        timer.start()
+        return
+    _send_presence(workshop)
+
+
+def _send_presence(workshop) -> None:
+    """Render the room's presence list as it is now and send it to the room."""
+    current_app.extensions["ecsa.presence_gate"].sent(workshop.id)
+    html = render_template("_presence.html", people=people(workshop), workshop=workshop)
+    socketio.emit("presence", {"html": html}, to=workshop.id)
+
+
+class PresenceGate:
+    """When each room may next get a presence list, and whether one is already due."""
+
+    def __init__(self, gap: float):
+        self.gap = gap
+        self.lock = threading.Lock()
+        self.last: dict[str, float] = {}   # room -> when its last list was rendered
+        self.due: set[str] = set()         # rooms with a push waiting for the end of the gap
+
+    def claim(self, room: str) -> float | None:
+        """None if a push is already due; else how long to wait before pushing (0: now)."""
+        now = time.monotonic()
+        with self.lock:
+            if room in self.due:
+                return None
+            wait = self.last.get(room, -self.gap) + self.gap - now
+            if wait > 0:
+                self.due.add(room)
+                return wait
+            self.last[room] = now  # claimed now, so a change racing this one waits its turn
+            return 0.0
+
+    def sent(self, room: str) -> None:
+        """A list is being rendered now: later changes need a new push."""
+        with self.lock:
+            self.due.discard(room)
+            self.last[room] = time.monotonic()
 
 
 def push_follow(workshop, follow) -> None:
