@@ -2,8 +2,10 @@
 
 A double tap on "Join session" on a phone sends two POSTs at once, both without the
 cookie the first would set: without this, the group sees the same person twice, and the
-record keeps both. Each form carries a random attempt id; the first submission with a
-given id (and the same values) does the work, and any repeat gets the same result.
+record keeps both (and a double tap on "Create session" makes two sessions). Each form
+carries a random attempt id; the first submission with a given id (and the same values)
+does the work, and any repeat gets the same result. An id is 128 random bits that only
+the page showing the form ever holds, so it cannot be guessed to borrow someone's result.
 """
 
 from __future__ import annotations

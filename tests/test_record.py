@@ -291,6 +291,21 @@ def test_import_form_shows_why_a_record_was_refused(shared_app, exported):
     assert set(registry(shared_app).directory.ids()) == sessions
 
 
+def test_a_double_submit_of_one_import_starts_one_session(shared_app, exported):
+    """Sending the import form twice (a double tap, a resend) starts one new session."""
+    page = shared_app.test_client().get("/import").get_data(as_text=True)
+    attempt = re.search(r'name="attempt" value="([A-Za-z0-9_-]+)"', page)[1]
+    sessions, raw = set(registry(shared_app).directory.ids()), as_bytes(exported)
+
+    def send():
+        return shared_app.test_client().post("/import", data={
+            "name": "Kim", "perspective": "staff", "attempt": attempt, "record": (io.BytesIO(raw), "record.json")})
+    first, second = send(), send()
+    assert first.status_code == second.status_code == 303
+    assert first.headers["Location"] == second.headers["Location"]
+    assert len(set(registry(shared_app).directory.ids()) - sessions) == 1
+
+
 def test_import_form_needs_a_file(shared_app):
     """Submitting without choosing a file says so."""
     answer = shared_app.test_client().post("/import", data={"name": "Kim", "perspective": "staff"})

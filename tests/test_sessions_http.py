@@ -150,6 +150,43 @@ def test_a_join_refused_for_bad_input_keeps_its_attempt(app, client, facilitator
     assert refused.status_code == 422 and attempt_of(refused) == attempt
 
 
+def test_a_double_tap_on_create_makes_one_session_and_the_screen_shows_a_working_link(app):
+    screen, lost = app.test_client(), app.test_client()  # the tab, and the answer it never showed
+    form = dict(SESSION_FORM, attempt=attempt_of(screen.get("/")))
+    first, second = lost.post("/sessions", data=form), screen.post("/sessions", data=form)
+    assert first.status_code == second.status_code == 303
+    assert first.headers["Location"] == second.headers["Location"]
+    assert len(registry(app).directory.ids()) == 1
+    session_id, shown = FACILITATOR_LINK.search(text(screen.get(second.headers["Location"]))).groups()
+    _, unseen = FACILITATOR_LINK.search(text(lost.get(first.headers["Location"]))).groups()
+    assert shown != unseen
+    assert app.test_client().get(f"/s/{session_id}/facilitator/{shown}").status_code == 303
+    assert app.test_client().get(f"/s/{session_id}/facilitator/{unseen}").status_code == 403
+    assert screen.get(f"/s/{session_id}/").status_code == 200  # the tab is the facilitator's
+    assert [p["role"] for p in registry(app).get(session_id).participants()] == ["facilitator"]
+
+
+def test_simultaneous_repeats_of_one_create_make_one_session(app):
+    form = dict(SESSION_FORM, attempt=attempt_of(app.test_client().get("/")))
+    answers = []
+    threads = [threading.Thread(target=lambda: answers.append(app.test_client().post("/sessions", data=form)))
+               for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert [a.status_code for a in answers] == [303] * 5
+    assert len({a.headers["Location"] for a in answers}) == 1 and len(registry(app).directory.ids()) == 1
+
+
+def test_a_create_refused_for_bad_input_keeps_its_attempt_and_creates_nothing(app, client):
+    attempt = attempt_of(client.get("/"))
+    refused = client.post("/sessions", data=dict(SESSION_FORM, title="", attempt=attempt))
+    assert refused.status_code == 422 and attempt_of(refused) == attempt
+    assert registry(app).directory.ids() == []
+    assert client.post("/sessions", data=dict(SESSION_FORM, attempt=attempt)).status_code == 303
+
+
 def test_a_forged_attempt_is_ignored_not_trusted(app, facilitator):
     for forged in ("", "short", "x" * 65, "<script>alert(1)</script>" * 2):
         joined = app.test_client().post(f"/join/{facilitator.code}",

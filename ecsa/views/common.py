@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from flask import abort, redirect, render_template, request, session, url_for
+from flask import abort, current_app, redirect, render_template, request, session, url_for
 from jinja2_fragments.flask import render_block
 
 from .. import htmx, workshops
 from ..events import Actor
+from ..once import Once, valid_attempt
 from ..workshop import Workshop
 
 
@@ -64,3 +65,32 @@ def answer(template: str, block: str, context: dict, status: int = 200, then: st
     if status < 400 and then:
         return redirect(then, code=303)
     return render_template(template, **context), status
+
+
+def once() -> Once:
+    """The app's record of form submissions already done (see ecsa/once.py)."""
+    return current_app.extensions["ecsa.once"]
+
+
+def submission_key(kind: str, *values) -> tuple | None:
+    """What makes a form submission a repeat: its attempt id and what was sent (None: no id)."""
+    attempt = valid_attempt(request.form.get("attempt"))
+    return (kind, attempt, repr(values)) if attempt else None
+
+
+def create_once(key: tuple | None, create) -> tuple[Workshop, Actor, str]:
+    """Create a session once per submitted form; returns it, its facilitator and their token.
+
+    A repeat (a double tap, a resend) gets the same session rather than a second one. Its
+    facilitator link is replaced with a new one to show, since the first answer, which
+    carried the link, never reached the screen; the token itself is never kept.
+    """
+    fresh = {}
+
+    def work():
+        workshop, facilitator, fresh["token"] = create()
+        return workshop.id, facilitator.id
+    session_id, facilitator_id = once().run(key, work)
+    workshop = workshops().get(session_id)
+    facilitator = workshop.actor(facilitator_id)
+    return workshop, facilitator, fresh.get("token") or workshop.rotate_facilitator_token(facilitator)

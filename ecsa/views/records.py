@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 
 from .. import forms, record, workshops
-from .common import load_workshop, remember, require_actor
+from ..once import new_attempt, valid_attempt
+from .common import create_once, load_workshop, remember, require_actor, submission_key
 from .sessions import _show_once
 
 bp = Blueprint("records", __name__)
@@ -44,21 +46,25 @@ def action_plan(session_id):
 def import_record():
     """Start a new session that continues from an earlier record."""
     if request.method == "GET":
-        return render_template("import.html", form=forms.Form({}))
+        return render_template("import.html", form=forms.Form({}), attempt=new_attempt())
     form = forms.join_fields(forms.Form(request.form))
-    upload = request.files.get("record")
+    upload, raw = request.files.get("record"), b""
     if upload is None or not upload.filename:
         form.errors["record"] = "Choose a record file to import"
     else:
         try:
-            earlier = record.read_import(upload.read(record.MAX_IMPORT_BYTES + 1), workshops().framework)
+            raw = upload.read(record.MAX_IMPORT_BYTES + 1)
+            earlier = record.read_import(raw, workshops().framework)
         except record.RecordError as problem:
             form.errors["record"] = str(problem)
     if not form.valid:
-        return render_template("import.html", form=form), 422
-    workshop, facilitator, token = workshops().create(
-        record.continued_details(earlier), form.clean["name"], form.clean["perspective"],
-        history=record.history(earlier), facilitator_id=_same_person(earlier, form.clean["name"]))
+        attempt = valid_attempt(request.form.get("attempt")) or new_attempt()
+        return render_template("import.html", form=form, attempt=attempt), 422
+    name, perspective = form.clean["name"], form.clean["perspective"]
+    workshop, facilitator, token = create_once(
+        submission_key("import", hashlib.sha256(raw).hexdigest(), name, perspective),
+        lambda: workshops().create(record.continued_details(earlier), name, perspective,
+                                   history=record.history(earlier), facilitator_id=_same_person(earlier, name)))
     remember(workshop, facilitator)
     _show_once(workshop, token)
     return redirect(url_for("sessions.share", session_id=workshop.id), code=303)

@@ -6,10 +6,11 @@ import segno
 from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
 
 from .. import forms, workshops
-from ..once import Once, new_attempt, valid_attempt
+from ..once import new_attempt, valid_attempt
 from ..ratelimit import FailureLimiter
 from ..workshops import normalise_code
-from .common import answer, current_actor, load_workshop, remember, require_actor, require_facilitator
+from .common import (answer, create_once, current_actor, load_workshop, once, remember, require_actor,
+                     require_facilitator, submission_key)
 
 bp = Blueprint("sessions", __name__)
 
@@ -22,7 +23,7 @@ def _sections() -> set[int]:
 @bp.get("/")
 def home():
     """The start page: join with a code, or create a session."""
-    return render_template("home.html", form=forms.Form({}), join_form=forms.Form({}))
+    return render_template("home.html", form=forms.Form({}), join_form=forms.Form({}), attempt=new_attempt())
 
 
 @bp.post("/sessions")
@@ -30,9 +31,12 @@ def create():
     """Create a session and make this browser its facilitator."""
     form = forms.session_form(request.form, _sections())
     if not form.valid:
-        return render_template("home.html", form=form, join_form=forms.Form({})), 422
+        attempt = valid_attempt(request.form.get("attempt")) or new_attempt()
+        return render_template("home.html", form=form, join_form=forms.Form({}), attempt=attempt), 422
     details = {key: form.clean[key] for key in ("title", "organisation", "date", "scope")}
-    workshop, facilitator, token = workshops().create(details, form.clean["name"], form.clean["perspective"])
+    name, perspective = form.clean["name"], form.clean["perspective"]
+    workshop, facilitator, token = create_once(submission_key("create", details, name, perspective),
+                                               lambda: workshops().create(details, name, perspective))
     remember(workshop, facilitator)
     _show_once(workshop, token)
     return redirect(url_for("sessions.share", session_id=workshop.id), code=303)
@@ -131,14 +135,9 @@ def join(code):
                                attempt=attempt or new_attempt()), status
     name, perspective = form.clean["name"], form.clean["perspective"]
     # A double tap sends the form twice at once: both must join the same one person.
-    key = (workshop.id, attempt, name, perspective) if attempt else None
-    remember(workshop, _once().run(key, lambda: workshop.join(name, perspective)))
+    key = submission_key("join", workshop.id, name, perspective)
+    remember(workshop, once().run(key, lambda: workshop.join(name, perspective)))
     return redirect(url_for("worksheets.overview", session_id=workshop.id), code=303)
-
-
-def _once() -> Once:
-    """The app's record of form submissions already done."""
-    return current_app.extensions["ecsa.once"]
 
 
 def _share_context(workshop) -> dict:
