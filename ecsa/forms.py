@@ -28,20 +28,33 @@ NAME_MAX, ITEM_MAX, TITLE_MAX, REASON_MAX = 80, 2000, 120, 500
 ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
+def subject(label: str) -> str:
+    """A label as the start of a message, as the NHS style has it: "the due date" -> "Due date"."""
+    for article in ("a ", "an ", "the "):
+        if label.startswith(article):
+            label = label[len(article):]
+            break
+    return label[:1].upper() + label[1:]
+
+
 class Form:
     """Collects clean values and per-field error messages from submitted data."""
 
     def __init__(self, data):
         self.data, self.clean, self.errors = data, {}, {}
 
-    def text(self, field: str, label: str, limit: int, required: bool = True) -> str:
-        """A text field: trimmed (notes keep their whitespace), length-checked."""
+    def text(self, field: str, label: str, limit: int, required: bool = True, name: str | None = None) -> str:
+        """A text field: trimmed (notes keep their whitespace), length-checked.
+
+        label completes "Enter ..." ("a title"); name starts other messages ("Title must
+        be ..."), and by default is the label without its article.
+        """
         raw = self.data.get(field, "") or ""
         value = raw if limit == NOTES_MAX else raw.strip()
         if required and not value:
             self.errors[field] = f"Enter {label}"
         elif len(value) > limit:
-            self.errors[field] = f"{label[0].upper()}{label[1:]} must be {limit:,} characters or fewer (it is {len(value):,})"
+            self.errors[field] = f"{subject(name or label)} must be {limit:,} characters or fewer (it is {len(value):,})"
         self.clean[field] = value
         return value
 
@@ -65,7 +78,7 @@ class Form:
                 self.errors[field] = f"Enter {label}"
             return None
         if not is_iso_date(value):
-            self.errors[field] = f"{label[0].upper()}{label[1:]} must be a real date, like 2026-03-31"
+            self.errors[field] = f"{subject(label)} must be a real date, like 2026-03-31"
         return value
 
     @property
@@ -116,7 +129,7 @@ def join_fields(form: Form) -> Form:
 def evidence_form(data) -> Form:
     """An evidence item: what it is, and an optional link or document name."""
     form = Form(data)
-    form.text("text", "what the evidence is", ITEM_MAX)
+    form.text("text", "what the evidence is", ITEM_MAX, name="evidence")
     source = form.text("source", "a link or document name", ITEM_MAX, required=False)
     if source.lower().startswith(("http:", "https:")) and not _split(source).netloc:
         form.errors["source"] = "Enter a full link, like https://example.org/report, or a document name"
@@ -126,7 +139,7 @@ def evidence_form(data) -> Form:
 def action_form(data) -> Form:
     """An action: what, owner, due date and status."""
     form = Form(data)
-    form.text("what", "what the action is", ITEM_MAX)
+    form.text("what", "what the action is", ITEM_MAX, name="the action")
     form.text("owner", "an owner", NAME_MAX, required=False)
     form.iso_date("due", "the due date", required=False)
     form.choice("status", "a status", ACTION_STATUSES)

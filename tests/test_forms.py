@@ -53,7 +53,7 @@ def test_session_form_keeps_typed_values_when_invalid():
 def test_date_must_be_a_real_iso_date(value):
     """Only YYYY-MM-DD of a day that exists (as a date input sends it) is accepted."""
     form = session_form(date=value)
-    assert form.errors == {"date": "The workshop date must be a real date, like 2026-03-31"}
+    assert form.errors == {"date": "Workshop date must be a real date, like 2026-03-31"}
 
 
 def test_leap_day_is_a_real_date():
@@ -108,7 +108,7 @@ def test_settings_form_does_not_ask_for_a_name():
 
 
 @pytest.mark.parametrize("field, limit, message", [
-    ("title", 120, "A title must be 120 characters or fewer (it is 121)"),
+    ("title", 120, "Title must be 120 characters or fewer (it is 121)"),
     ("name", 80, "Your name must be 80 characters or fewer (it is 81)"),
 ])
 def test_session_form_length_limits(field, limit, message):
@@ -136,7 +136,7 @@ def test_notes_limit_is_20000_characters():
     """Notes of 20,000 characters are kept; 20,001 are refused with a clear message."""
     assert notes_form("n" * 20_000).valid
     assert notes_form("n" * 20_001).errors == {
-        "notes": "The notes must be 20,000 characters or fewer (it is 20,001)"}
+        "notes": "Notes must be 20,000 characters or fewer (it is 20,001)"}
 
 
 def test_notes_keep_their_whitespace_and_may_be_empty():
@@ -156,7 +156,7 @@ def test_evidence_text_limit_is_2000_characters():
     """Item text of 2,000 characters is fine, 2,001 is refused."""
     assert forms.evidence_form({"text": "e" * 2000}).valid
     assert forms.evidence_form({"text": "e" * 2001}).errors == {
-        "text": "What the evidence is must be 2,000 characters or fewer (it is 2,001)"}
+        "text": "Evidence must be 2,000 characters or fewer (it is 2,001)"}
 
 
 @pytest.mark.parametrize("source", ["https://example.org/report", "http://intranet/survey.pdf",
@@ -211,7 +211,7 @@ def test_action_status_outside_the_list_is_refused():
 def test_action_due_date_must_be_real():
     """A due date that does not exist is refused with an example of the right form."""
     form = forms.action_form({"what": "x", "status": "open", "due": "2026-02-30"})
-    assert form.errors == {"due": "The due date must be a real date, like 2026-03-31"}
+    assert form.errors == {"due": "Due date must be a real date, like 2026-03-31"}
     assert forms.action_form({"what": "x", "status": "open", "due": "2026-02-28"}).valid
 
 
@@ -219,8 +219,8 @@ def test_action_owner_limit_is_80_and_what_limit_is_2000():
     """Owner is a name (80); what is an item text (2,000)."""
     form = forms.action_form({"what": "w" * 2001, "owner": "o" * 81, "status": "open"})
     assert form.errors == {
-        "what": "What the action is must be 2,000 characters or fewer (it is 2,001)",
-        "owner": "An owner must be 80 characters or fewer (it is 81)"}
+        "what": "Action must be 2,000 characters or fewer (it is 2,001)",
+        "owner": "Owner must be 80 characters or fewer (it is 81)"}
 
 
 @pytest.mark.parametrize("value, expected", [("3", 3), ("1", 1), ("", None)])
