@@ -258,3 +258,42 @@ def test_binary_messages_sent_at_once_from_two_threads_arrive_whole(serving):
             received.append(header["n"])
     assert sorted(received) == list(range(200)) + list(range(1000, 1200))
     client.close()
+
+
+def test_a_device_that_vanishes_is_dropped_by_the_ping_and_leaves_the_presence_list(serving):
+    """A phone whose Wi-Fi drops sends no goodbye: the unanswered ping must drop it."""
+    base, app = serving
+    engine = socketio.server.eio
+    engine.ping_interval, engine.ping_timeout = 1, 1  # the app's 5 s + 5 s, shortened for the test
+    cookie, session_id = joined_cookie(base, app)
+    watcher = websocket_client(base, cookie, session_id)
+    vanishing = websocket_client(base, cookie, session_id)
+    assert events(vanishing, "follow", 1)
+    presence = app.extensions["ecsa.presence"]
+    deadline = time.monotonic() + 5
+    while len(presence.connections) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(presence.connections) == 2
+    started, lists = time.monotonic(), []  # from now on `vanishing` never reads or answers a ping
+    while len(presence.connections) > 1 and time.monotonic() - started < 6:
+        lists += answer_pings(watcher, 0.1)  # the watcher's page stays alive
+    dropped_after = time.monotonic() - started
+    assert len(presence.connections) == 1, "the silent device was never dropped"
+    assert dropped_after < 3.5  # interval + timeout (2 s) and a little
+    lists += answer_pings(watcher, 0.5)
+    assert watcher.connected and "Here now (1)" in lists[-1]["html"]  # the room was told
+    watcher.close()
+
+
+def answer_pings(client: simple_websocket.Client, seconds: float) -> list:
+    """Read for a while as a live page does, answering pings; returns the presence lists received."""
+    lists, deadline = [], time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        message = client.receive(timeout=left)
+        if message == "2":
+            client.send("3")
+        elif isinstance(message, str) and message.startswith("42"):
+            event, *args = json.loads(message[2:])
+            if event == "presence":
+                lists.append(args[0])
+    return lists
