@@ -101,9 +101,11 @@ def push_presence(workshop, again_after: bool = False) -> None:
 
 def _send_presence(workshop) -> None:
     """Render the room's presence list as it is now and send it to the room."""
-    current_app.extensions["ecsa.presence_gate"].sent(workshop.id)
-    html = render_template("_presence.html", people=people(workshop), workshop=workshop)
-    socketio.emit("presence", {"html": html}, to=workshop.id)
+    gate = current_app.extensions["ecsa.presence_gate"]
+    with gate.sending(workshop.id):  # one at a time per room: an older list never lands last
+        gate.sent(workshop.id)
+        html = render_template("_presence.html", people=people(workshop), workshop=workshop)
+        socketio.emit("presence", {"html": html}, to=workshop.id)
 
 
 class PresenceGate:
@@ -114,6 +116,7 @@ class PresenceGate:
         self.lock = threading.Lock()
         self.last: dict[str, float] = {}   # room -> when its last list was rendered
         self.due: set[str] = set()         # rooms with a push waiting for the end of the gap
+        self.senders: dict[str, threading.Lock] = {}
 
     def claim(self, room: str) -> float | None:
         """None if a push is already due; else how long to wait before pushing (0: now)."""
@@ -127,6 +130,11 @@ class PresenceGate:
                 return wait
             self.last[room] = now  # claimed now, so a change racing this one waits its turn
             return 0.0
+
+    def sending(self, room: str) -> threading.Lock:
+        """The lock held while a room's list is rendered and sent."""
+        with self.lock:
+            return self.senders.setdefault(room, threading.Lock())
 
     def sent(self, room: str) -> None:
         """A list is being rendered now: later changes need a new push."""
