@@ -7,7 +7,7 @@ from jinja2_fragments.flask import render_block
 
 from .. import htmx, workshops
 from ..events import Actor
-from ..once import Once, valid_attempt
+from ..once import Once, new_attempt, valid_attempt
 from ..workshop import Workshop
 
 
@@ -70,6 +70,12 @@ def answer(template: str, block: str, context: dict, status: int = 200, then: st
 def once() -> Once:
     """The app's record of form submissions already done (see ecsa/once.py)."""
     return current_app.extensions["ecsa.once"]
+
+
+def form_attempt() -> str:
+    """The attempt id to show a form with: the one it was sent with (a refused form shown
+    again is the same attempt), or a fresh one."""
+    return valid_attempt(request.form.get("attempt")) or new_attempt()
 
 
 def submission_key(kind: str, *values) -> tuple | None:

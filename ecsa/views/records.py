@@ -10,8 +10,7 @@ import json
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 
 from .. import forms, record, workshops
-from ..once import new_attempt, valid_attempt
-from .common import create_once, load_workshop, remember, require_actor, submission_key
+from .common import create_once, form_attempt, load_workshop, remember, require_actor, submission_key
 from .sessions import _show_once
 
 bp = Blueprint("records", __name__)
@@ -46,7 +45,7 @@ def action_plan(session_id):
 def import_record():
     """Start a new session that continues from an earlier record."""
     if request.method == "GET":
-        return render_template("import.html", form=forms.Form({}), attempt=new_attempt())
+        return render_template("import.html", form=forms.Form({}), attempt=form_attempt())
     form = forms.join_fields(forms.Form(request.form))
     upload, raw = request.files.get("record"), b""
     if upload is None or not upload.filename:
@@ -58,8 +57,7 @@ def import_record():
         except record.RecordError as problem:
             form.errors["record"] = str(problem)
     if not form.valid:
-        attempt = valid_attempt(request.form.get("attempt")) or new_attempt()
-        return render_template("import.html", form=form, attempt=attempt), 422
+        return render_template("import.html", form=form, attempt=form_attempt()), 422
     name, perspective = form.clean["name"], form.clean["perspective"]
     workshop, facilitator, token = create_once(
         submission_key("import", hashlib.sha256(raw).hexdigest(), name, perspective),

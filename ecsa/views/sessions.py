@@ -6,11 +6,10 @@ import segno
 from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
 
 from .. import forms, workshops
-from ..once import new_attempt, valid_attempt
 from ..ratelimit import FailureLimiter
 from ..workshops import normalise_code
-from .common import (answer, create_once, current_actor, load_workshop, once, remember, require_actor,
-                     require_facilitator, submission_key)
+from .common import (answer, create_once, current_actor, form_attempt, load_workshop, once, remember,
+                     require_actor, require_facilitator, submission_key)
 
 bp = Blueprint("sessions", __name__)
 
@@ -23,7 +22,7 @@ def _sections() -> set[int]:
 @bp.get("/")
 def home():
     """The start page: join with a code, or create a session."""
-    return render_template("home.html", form=forms.Form({}), join_form=forms.Form({}), attempt=new_attempt())
+    return render_template("home.html", form=forms.Form({}), join_form=forms.Form({}), attempt=form_attempt())
 
 
 @bp.post("/sessions")
@@ -31,8 +30,7 @@ def create():
     """Create a session and make this browser its facilitator."""
     form = forms.session_form(request.form, _sections())
     if not form.valid:
-        attempt = valid_attempt(request.form.get("attempt")) or new_attempt()
-        return render_template("home.html", form=form, join_form=forms.Form({}), attempt=attempt), 422
+        return render_template("home.html", form=form, join_form=forms.Form({}), attempt=form_attempt()), 422
     details = {key: form.clean[key] for key in ("title", "organisation", "date", "scope")}
     name, perspective = form.clean["name"], form.clean["perspective"]
     workshop, facilitator, token = create_once(submission_key("create", details, name, perspective),
@@ -127,12 +125,10 @@ def join(code):
     if current_actor(workshop) and request.method == "GET":
         return redirect(url_for("worksheets.overview", session_id=workshop.id))
     form = forms.join_fields(forms.Form(request.form))
-    attempt = valid_attempt(request.form.get("attempt"))
     if request.method == "GET" or not form.valid:
         status = 200 if request.method == "GET" else 422
         return render_template("join.html", workshop=workshop, details=workshop.details,
-                               form=forms.Form({}) if status == 200 else form,
-                               attempt=attempt or new_attempt()), status
+                               form=forms.Form({}) if status == 200 else form, attempt=form_attempt()), status
     name, perspective = form.clean["name"], form.clean["perspective"]
     # A double tap sends the form twice at once: both must join the same one person.
     key = submission_key("join", workshop.id, name, perspective)
