@@ -8,11 +8,15 @@ import queue
 import socket
 import threading
 import time
+import urllib.error
+import urllib.request
+from urllib.parse import urlencode
 
 import pytest
 import simple_websocket
 from engineio import packet as eio_packet
 
+from conftest import SESSION_FORM
 from ecsa.realtime import direct, socketio
 
 
@@ -172,12 +176,9 @@ def events(client: simple_websocket.Client, name: str, count: int, timeout: floa
     return found
 
 
-def joined_cookie(base: str, app) -> tuple[str, str]:
+def joined_cookie(base: str) -> tuple[str, str]:
     """Create a session over HTTP (the facilitator's cookie joins it); returns (cookie, session id)."""
-    import urllib.request
-    from urllib.parse import urlencode
-    form = urlencode({"title": "Direct", "organisation": "Trust", "date": "2026-12-01", "scope": "1",
-                      "name": "Fay", "perspective": "staff"}).encode()
+    form = urlencode(SESSION_FORM, doseq=True).encode()
 
     class NoRedirect(urllib.request.HTTPRedirectHandler):
         def redirect_request(self, *args, **kwargs):
@@ -196,7 +197,7 @@ def joined_cookie(base: str, app) -> tuple[str, str]:
 
 def test_a_websocket_gets_every_push_in_order_and_closes_cleanly(serving):
     base, app = serving
-    cookie, session_id = joined_cookie(base, app)
+    cookie, session_id = joined_cookie(base)
     client = websocket_client(base, cookie, session_id)
     assert events(client, "follow", 1)  # connected: the room told it about follow-me
     engine = socketio.server.eio
@@ -230,7 +231,7 @@ def test_a_websocket_gets_every_push_in_order_and_closes_cleanly(serving):
 def test_binary_messages_sent_at_once_from_two_threads_arrive_whole(serving):
     """A binary message is two packets (header, attachment): they must never interleave."""
     base, app = serving
-    cookie, session_id = joined_cookie(base, app)
+    cookie, session_id = joined_cookie(base)
     client = websocket_client(base, cookie, session_id)
     assert events(client, "follow", 1)
 
@@ -265,7 +266,7 @@ def test_a_device_that_vanishes_is_dropped_by_the_ping_and_leaves_the_presence_l
     base, app = serving
     engine = socketio.server.eio
     engine.ping_interval, engine.ping_timeout = 1, 1  # the app's 5 s + 5 s, shortened for the test
-    cookie, session_id = joined_cookie(base, app)
+    cookie, session_id = joined_cookie(base)
     watcher = websocket_client(base, cookie, session_id)
     vanishing = websocket_client(base, cookie, session_id)
     assert events(vanishing, "follow", 1)
