@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 import pytest
 import simple_websocket
 from engineio import packet as eio_packet
+from wsproto.utilities import LocalProtocolError
 
 from conftest import SESSION_FORM
 from ecsa.realtime import direct, socketio
@@ -105,6 +106,20 @@ def test_a_closed_connection_drops_writes_quietly(pair):
     connection.connected = False
     wire.write("after the close")    # closed: not even framed
     assert wire.backlog == []
+
+
+def test_a_connection_closing_this_very_moment_does_not_break_the_sender(pair):
+    """The peer's close is being handled (wsproto refuses to frame), but `connected` is
+    still true: the write is dropped quietly, so a fan-out carries on to everyone else."""
+    writer_side, _ = pair
+    connection = FakeConnection()
+
+    def refuse(event):
+        raise LocalProtocolError("Connection cannot be used to send data")
+    connection.send = refuse
+    wire = direct.Wire(connection, writer_side, threading.Lock())
+    wire.write("to a closing connection")
+    assert wire.backlog == [] and not wire.draining
 
 
 class FakeEngineSocket:

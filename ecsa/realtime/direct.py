@@ -22,6 +22,7 @@ import threading
 from engineio.async_drivers._websocket_wsgi import SimpleWebSocketWSGI
 from engineio.async_drivers.threading import DaemonThread
 from wsproto.events import Message, TextMessage
+from wsproto.utilities import LocalProtocolError
 
 
 class Wire:
@@ -37,7 +38,10 @@ class Wire:
         """Send one Engine.IO packet's encoding (caller holds the socket's lock)."""
         if not self.ws.connected:
             return  # closed: the reader side notices and tears the socket down
-        frame = self.ws.ws.send(TextMessage(data=data) if isinstance(data, str) else Message(data=data))
+        try:
+            frame = self.ws.ws.send(TextMessage(data=data) if isinstance(data, str) else Message(data=data))
+        except LocalProtocolError:
+            return  # closing this very moment (the reader is handling the peer's close)
         if self.draining:
             self.backlog.append(frame)
             return
