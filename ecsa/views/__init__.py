@@ -48,7 +48,7 @@ def register(app: Flask) -> None:
 
 
 MACROS = ("field", "textarea", "radios", "select", "error_summary", "message_for", "perspective_radios",
-          "item_controls")
+          "item_controls", "item_edit_form")
 
 ERRORS = {
     403: "You cannot do that",
