@@ -297,20 +297,29 @@ def test_no_inserted_word_is_lost_or_doubled(seed, tmp_path):
     assert sorted(tokens[:-1]) == sorted(inserted), f"seed {seed}: tokens lost or doubled"
 
 
+def open_notes(log: str, store: dict) -> SessionNotes:
+    """The notes of one indicator as a server process opens them: the log over the store."""
+    return SessionNotes(log, lambda indicator: store.get(indicator, (None, "")))
+
+
+def fold_and_restart(notes: SessionNotes, log: str, store: dict) -> SessionNotes:
+    """Fold into the store as Workshop.fold_notes does, then open the notes as a new process."""
+    for indicator, (text, state, _authors) in notes.fold().items():
+        store[indicator] = (state, text)
+    notes.folded()
+    return open_notes(log, store)
+
+
 def test_an_update_waiting_for_an_earlier_one_survives_a_fold_and_a_restart(tmp_path):
     """Out of order: update 2 arrives (and is acknowledged) before update 1, which it
     builds on; the server folds and restarts in between. Update 2 must not be lost."""
     page = Doc()
     first = local_edit(page, lambda text: text.insert(0, "first "))
     second = local_edit(page, lambda text: text.insert(len(text), "second"))
-    store: dict = {}
-    log = str(tmp_path / "notes.log")
-    notes = SessionNotes(log, lambda indicator: store.get(indicator, (None, "")))
+    store, log = {}, str(tmp_path / "notes.log")
+    notes = open_notes(log, store)
     notes.apply(INDICATOR, second, "pat")  # acknowledged, but cannot show until `first` comes
-    for indicator, (text, state, _authors) in notes.fold().items():
-        store[indicator] = (state, text)
-    notes.folded()
-    notes = SessionNotes(log, lambda indicator: store.get(indicator, (None, "")))
+    notes = fold_and_restart(notes, log, store)
     notes.apply(INDICATOR, first, "pat")
     assert notes.text(INDICATOR) == "first second"
 
@@ -319,14 +328,10 @@ def test_a_delete_waiting_for_its_text_survives_a_fold_and_a_restart(tmp_path):
     page = Doc()
     first = local_edit(page, lambda text: text.insert(0, "keep drop"))
     second = local_edit(page, lambda text: text.__delitem__(slice(4, 9)))
-    store: dict = {}
-    log = str(tmp_path / "notes.log")
-    notes = SessionNotes(log, lambda indicator: store.get(indicator, (None, "")))
+    store, log = {}, str(tmp_path / "notes.log")
+    notes = open_notes(log, store)
     notes.apply(INDICATOR, second, "pat")
-    for indicator, (text, state, _authors) in notes.fold().items():
-        store[indicator] = (state, text)
-    notes.folded()
-    notes = SessionNotes(log, lambda indicator: store.get(indicator, (None, "")))
+    notes = fold_and_restart(notes, log, store)
     notes.apply(INDICATOR, first, "pat")
     assert notes.text(INDICATOR) == "keep"
 
