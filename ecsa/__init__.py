@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask, current_app
 from flask_htmx import HTMX
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import config as config_module
 from .framework import load_framework
@@ -20,8 +21,9 @@ def create_app(config: dict | None = None) -> Flask:
     app = Flask(__name__, template_folder="../templates", static_folder="../static")
     app.config.from_mapping(config_module.defaults())
     app.config.update(config or {})
+    app.extensions["ecsa.startup_warnings"] = []  # said by app.py before it serves
     if not app.config.get("SECRET_KEY"):
-        app.config["SECRET_KEY"] = config_module.secret_key(app.config["DATA_DIR"])
+        use_secret_key(app)
     framework = load_framework(app.config["FRAMEWORK_PATH"])
     app.extensions["ecsa"] = Workshops(f"{app.config['DATA_DIR']}/sessions", framework)
     app.extensions["ecsa.once"] = Once()
@@ -30,7 +32,27 @@ def create_app(config: dict | None = None) -> Flask:
     register(app)
     from .realtime import init_app as init_realtime
     init_realtime(app)
+    trust_proxies(app)
     return app
+
+
+def use_secret_key(app: Flask) -> None:
+    """Sign cookies with the data folder's key (made on first run), noting if it was remade."""
+    app.config["SECRET_KEY"], warning = config_module.secret_key(app.config["DATA_DIR"])
+    if warning:
+        app.extensions["ecsa.startup_warnings"].append(warning)
+
+
+def trust_proxies(app: Flask) -> None:
+    """Behind TRUSTED_PROXIES reverse proxies, take the client's address, scheme and host
+    from their X-Forwarded-* headers (for the join limiter, links and origin checks).
+
+    Wrapped outermost, so the live socket sees the same. With none trusted the headers
+    are ignored: any client can send them, and could then dodge the join limiter.
+    """
+    proxies = app.config.get("TRUSTED_PROXIES", 0)
+    if proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
 
 
 def compile_templates(app: Flask) -> int:

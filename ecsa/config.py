@@ -2,38 +2,165 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from .storage import atomic_write
 
 ROOT = Path(__file__).resolve().parent.parent
+# Our own keys are 64 hex characters. A short one is most likely typed by someone, and a
+# typed key can be guessed offline from one signed cookie: then anyone could sign
+# themselves in as the facilitator.
+SECRET_KEY_MIN_LENGTH = 32
+
+
+class StartupError(Exception):
+    """Something the person starting the server must fix; the message is one line saying
+    what is wrong and how to fix it."""
+
+
+def a_path(text: str) -> str:
+    """A file or folder name, taken as given (whether it can be used is checked when it is)."""
+    return text
+
+
+def zero_or_one(text: str) -> bool:
+    """`1` (on) or `0` (off)."""
+    if text.strip() not in ("0", "1"):
+        raise ValueError("must be 1 (on) or 0 (off)")
+    return text.strip() == "1"
+
+
+def whole_number(least: int):
+    """A reader for a whole number no smaller than `least`."""
+    def read(text: str) -> int:
+        try:
+            number = int(text)
+        except ValueError:
+            number = least - 1
+        if number < least:
+            raise ValueError(f"must be a whole number, {least} or more")
+        return number
+    return read
+
+
+def http_url(text: str) -> str:
+    """An http:// or https:// address with a host (a path is kept: a proxy may add one)."""
+    parts = _http_parts(text, "must be an http:// or https:// address, like https://ecsa.example.nhs.uk")
+    if parts.query or parts.fragment or "@" in parts.netloc:
+        raise ValueError("must be a plain http(s) address, without a query (?…), fragment (#…) or user name")
+    return text.strip()
+
+
+def http_origins(text: str) -> str:
+    """A comma-separated list of http(s) origins: scheme://host[:port], nothing after."""
+    for item in filter(None, (item.strip() for item in text.split(","))):
+        # A browser's Origin header never has a path, so an entry with one would never match.
+        problem = f"must list origins like https://ecsa.example.nhs.uk, separated by commas ({item!r} is not one)"
+        parts = _http_parts(item, problem)
+        if parts.path or parts.query or parts.fragment or "@" in parts.netloc:
+            raise ValueError(problem)
+    return text
+
+
+def _http_parts(text: str, problem: str):
+    """The parts of an http(s) URL with a host and a valid port, or ValueError(problem)."""
+    try:
+        parts = urlsplit(text.strip())
+        parts.port  # noqa: B018  (raises for a port that is not a number from 0 to 65535)
+    except ValueError:
+        raise ValueError(problem) from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ValueError(problem)
+    return parts
+
+
+# Every setting the environment can change: variable -> (config key, reader, default).
+# An empty value counts as unset, so `ECSA_PUBLIC_URL=` in a service file means the default.
+SETTINGS = {
+    "ECSA_DATA_DIR": ("DATA_DIR", a_path, str(ROOT / "data")),
+    "ECSA_FRAMEWORK": ("FRAMEWORK_PATH", a_path, str(ROOT / "framework.json")),
+    "ECSA_PUBLIC_URL": ("PUBLIC_URL", http_url, None),
+    # Extra browser origins allowed to open the live socket (comma-separated).
+    "ECSA_ALLOWED_ORIGINS": ("ALLOWED_ORIGINS_LIST", http_origins, ""),
+    "ECSA_SECURE_COOKIES": ("SESSION_COOKIE_SECURE", zero_or_one, False),
+    "ECSA_JOIN_ATTEMPTS_PER_MINUTE": ("JOIN_ATTEMPTS_PER_MINUTE", whole_number(1), 10),
+    # How many reverse proxies in front of the app may say, in X-Forwarded-For/-Proto/-Host,
+    # who the client is; with none trusted those headers are ignored (anyone can send them).
+    "ECSA_TRUSTED_PROXIES": ("TRUSTED_PROXIES", whole_number(0), 0),
+}
+
+
+def from_environment(environ=os.environ) -> dict:
+    """The configuration the ECSA_* variables set (defaults for those unset), or a
+    StartupError naming the first variable that is not valid and what it must be."""
+    config = {}
+    for name, (key, read, default) in SETTINGS.items():
+        text = environ.get(name, "")
+        try:
+            config[key] = read(text) if text.strip() else default
+        except ValueError as problem:
+            raise StartupError(f"{name} {problem}; it is {text!r}") from None
+    return config
+
+
+def unknown_settings(environ=os.environ) -> list[str]:
+    """A warning for each ECSA_* variable this version does not know: most likely a typo,
+    which would otherwise be ignored without a word (ECSA_SECURE_COOKIE=1 leaves cookies
+    insecure)."""
+    warnings = []
+    for name in sorted(n for n in environ if n.startswith("ECSA_") and n not in SETTINGS):
+        close = difflib.get_close_matches(name, SETTINGS, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        warnings.append(f"{name} is not an ECSA Workshop setting and is ignored{hint}")
+    return warnings
 
 
 def defaults() -> dict:
     """The configuration a plain `python app.py` runs with; ECSA_* variables override it."""
     return {
-        "DATA_DIR": os.environ.get("ECSA_DATA_DIR", str(ROOT / "data")),
-        "FRAMEWORK_PATH": os.environ.get("ECSA_FRAMEWORK", str(ROOT / "framework.json")),
         # The biggest thing anyone sends is an imported record (5 MB) in a multipart form.
         "MAX_CONTENT_LENGTH": 6 * 1024 * 1024,
         "MAX_FORM_MEMORY_SIZE": 6 * 1024 * 1024,
         "SESSION_COOKIE_NAME": "ecsa",
         "SESSION_COOKIE_SAMESITE": "Lax",
-        "SESSION_COOKIE_SECURE": os.environ.get("ECSA_SECURE_COOKIES") == "1",
         "PERMANENT_SESSION_LIFETIME": 60 * 60 * 24 * 30,
-        "JOIN_ATTEMPTS_PER_MINUTE": int(os.environ.get("ECSA_JOIN_ATTEMPTS_PER_MINUTE", "10")),
-        "PUBLIC_URL": os.environ.get("ECSA_PUBLIC_URL"),
-        # Extra browser origins allowed to open the live socket (comma-separated).
-        "ALLOWED_ORIGINS_LIST": os.environ.get("ECSA_ALLOWED_ORIGINS", ""),
+        **from_environment(),
     }
 
 
-def secret_key(data_dir: str) -> str:
-    """The app's secret key: generated once, kept in the data folder with mode 0600."""
+def secret_key(data_dir: str) -> tuple[str, str | None]:
+    """The app's secret key, generated once and kept in the data folder with mode 0600;
+    with a warning to show when an empty key file had to be given a new key."""
     path = Path(data_dir) / "secret_key"
-    if not path.exists():
-        Path(data_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
-        atomic_write(path, secrets.token_hex(32).encode())
-    return path.read_text().strip()
+    try:
+        key = path.read_bytes().decode("utf-8").strip()
+    except FileNotFoundError:
+        return _new_secret_key(path), None
+    except (OSError, UnicodeError) as error:
+        # Never replaced: fixing the file keeps everyone joined, and a new key would not.
+        reason = getattr(error, "strerror", None) or "it is not text"
+        raise StartupError(f"the secret key file {path} cannot be read ({reason}): fix it, or delete it to "
+                           "have a new key made (everyone who has joined will have to join again)") from None
+    if not key:
+        # No key is lost by replacing a file with none in it (a full disk, a restore, a
+        # `touch`): deleting it is the only fix, so do it and say what it means.
+        return _new_secret_key(path), (f"the secret key file {path} was empty, so a new key was made: "
+                                       "everyone who had joined must join again "
+                                       "(facilitators: open your private facilitator link)")
+    if len(key) < SECRET_KEY_MIN_LENGTH:
+        raise StartupError(f"the secret key in {path} is too short ({len(key)} characters; at least "
+                           f"{SECRET_KEY_MIN_LENGTH} are needed to sign cookies safely): delete the file to "
+                           "have a new key made (everyone who has joined will have to join again)")
+    return key, None
+
+
+def _new_secret_key(path: Path) -> str:
+    """Make and keep a new random key (written atomically: never a half-written file)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    atomic_write(path, key.encode())
+    return key
