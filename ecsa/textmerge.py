@@ -10,8 +10,9 @@ by a person while lost words cannot be recovered.
 from __future__ import annotations
 
 import re
-from difflib import SequenceMatcher
 from itertools import accumulate
+
+from diff_match_patch import diff_match_patch
 
 Edit = tuple[int, int, str]  # replace base[start:end] with text
 
@@ -20,17 +21,56 @@ Edit = tuple[int, int, str]  # replace base[start:end] with text
 # and keeping both sides of that clash would leave "Tues" and no "Tuesday".
 TOKEN = re.compile(r"\w+|\s+|[^\w\s]+")
 
+# A diff of two 20,000-character notes that share nothing could take minutes; past this
+# many seconds diff-match-patch settles for a coarser diff (a stretch replaced whole).
+# That costs nothing here: where edits overlap, the merge keeps both sides' text.
+DIFF_SECONDS = 0.02
+
+
+class _BoundedDiff(diff_match_patch):
+    """diff-match-patch with every step bounded by its timeout."""
+
+    def diff_halfMatch(self, text1, text2):
+        """Never: this speed-up searches for a long common middle without looking at the
+        clock, and on repetitive text (the same word thousands of times) it alone took
+        longer than the whole time allowed. The bisection it skips is bounded."""
+        return None
+
+
+def diff(old: str, new: str) -> list[tuple[int, str]]:
+    """diff-match-patch's (operation, text) list from old to new, done within DIFF_SECONDS."""
+    differ = _BoundedDiff()
+    differ.Diff_Timeout = DIFF_SECONDS
+    return differ.diff_main(old, new, checklines=False)
+
+
+def _as_characters(*texts: list[str]) -> list[str]:
+    """Each list of tokens as a string with one character per token (the same token, the
+    same character), so a character diff of these strings is a diff of the tokens; this
+    is diff-match-patch's own linesToChars, for tokens."""
+    codes: dict[str, str] = {}
+    return ["".join(codes.setdefault(token, chr(len(codes))) for token in tokens) for tokens in texts]
+
 
 def edits(base: str, changed: str) -> list[Edit]:
     """The edits that turn base into changed, as non-overlapping base ranges."""
     base_tokens, changed_tokens = TOKEN.findall(base), TOKEN.findall(changed)
     offsets = [0, *accumulate(len(token) for token in base_tokens)]
-    matcher = SequenceMatcher(None, base_tokens, changed_tokens, autojunk=False)
-    return [
-        (offsets[i1], offsets[i2], "".join(changed_tokens[j1:j2]))
-        for tag, i1, i2, j1, j2 in matcher.get_opcodes()
-        if tag != "equal"
-    ]
+    found: list[list] = []  # [first base token, end base token, first changed token, end changed token]
+    i = j = 0
+    for operation, coded in diff(*_as_characters(base_tokens, changed_tokens)):
+        n = len(coded)
+        if operation == diff_match_patch.DIFF_EQUAL:
+            i, j = i + n, j + n
+            continue
+        if not (found and found[-1][1] == i and found[-1][3] == j):  # a delete next to an insert is one edit
+            found.append([i, i, j, j])
+        if operation == diff_match_patch.DIFF_DELETE:
+            i += n
+        else:
+            j += n
+        found[-1][1], found[-1][3] = i, j
+    return [(offsets[i1], offsets[i2], "".join(changed_tokens[j1:j2])) for i1, i2, j1, j2 in found]
 
 
 def _apply(base: str, start: int, end: int, side: list[Edit]) -> str:

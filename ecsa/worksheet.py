@@ -33,6 +33,10 @@ class Locked(Forbidden):
     """The indicator is agreed and locked, so it is read-only for everyone."""
 
 
+class NotesMoved(Exception):
+    """The notes changed after a save was merged with them: merge it again."""
+
+
 class Conflict(Exception):
     """Someone else changed or removed the item since this person started editing it."""
 
@@ -89,12 +93,30 @@ def apply(ws: dict, event: Event) -> None:
         ws["state"] = IN_DISCUSSION
 
 
-def _notes_saved(ws: dict, event: Event) -> None:
-    """Merge the submitted notes with whatever others saved since the sender's base."""
-    merged = merge(event.data.pop("base"), ws["notes"], event.data.pop("text"))
+def merge_notes(event: Event, current: str) -> str:
+    """Merge a notes save with the notes as they stand (current) and keep the result in the
+    event for `apply`, which takes it only if the notes still read current.
+
+    Diffing long notes takes a while, so a server calls this holding no lock, then applies
+    under the lock, merging again if someone changed the notes in between.
+    """
+    merged = merge(event.data["base"], current, event.data["text"])
     if len(merged) > NOTES_MAX:
         raise Conflict(f"With what others wrote meanwhile, the notes would be longer than "
                        f"{NOTES_MAX:,} characters. Shorten your text and save again.")
+    event.data.update(merged_with=current, merged=merged)
+    return merged
+
+
+def _notes_saved(ws: dict, event: Event) -> None:
+    """Take the submitted notes merged with whatever others saved since the sender's base."""
+    if "merged" not in event.data:  # the rules used on their own: merge now
+        merge_notes(event, ws["notes"])
+    if event.data["merged_with"] != ws["notes"]:
+        raise NotesMoved("The notes changed while this save was merged.")
+    merged = event.data.pop("merged")
+    for key in ("base", "text", "merged_with"):
+        del event.data[key]
     event.data.update(before=len(ws["notes"]), after=len(merged))
     ws["notes"] = merged
 

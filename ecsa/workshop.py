@@ -16,10 +16,11 @@ from tinydb import Query
 from . import worksheet
 from .events import FACILITATOR, PARTICIPANT, Actor, Event, new_id, now_iso
 from .framework import Framework
-from .notes import SessionNotes
+from .notes import SessionNotes, read_update, text_edits
 from .storage import SessionFile
 
 SESSION_FIELDS = ("title", "organisation", "date", "scope")
+NOTES_TRIES = 3  # a notes save whose notes change while it is merged is merged again, this often
 
 
 def token_digest(token: str) -> str:
@@ -96,12 +97,19 @@ class Workshop:
         return doc.get("notes_crdt"), doc.get("notes", "")
 
     def apply_notes_update(self, actor: Actor, indicator_id: str, update: bytes) -> None:
-        """Merge one live notes update (Yjs), refused while the indicator is locked."""
+        """Merge one live notes update (Yjs), refused while the indicator is locked.
+
+        The update is read and bounded before the session's lock is taken. Should the notes
+        log pass its bound, the notes are folded now rather than after the usual pause.
+        """
+        checked = read_update(update)
         with self.file.reading() as db:
             doc = db.table("worksheets").get(Query().indicator == indicator_id)
             if doc and doc["lock"]:
                 raise worksheet.Locked("This indicator is agreed and locked. Your text was not saved.")
-            self.notes.apply(indicator_id, update, actor.id)
+            self.notes.apply(indicator_id, checked, actor.id)
+        if self.notes.fold_due():
+            self.fold_notes()
 
     def fold_notes(self) -> list[Event]:
         """Write notes typed since the last fold into TinyDB, with who edited them."""
@@ -156,17 +164,37 @@ class Workshop:
         """Authorise, apply and durably record one indicator change; returns the event.
 
         Notes typed live are folded in first, so a lock freezes exactly what was typed
-        and a notes form merges with the text as it stands.
+        and a notes form merges with the text as it stands. That merge (a diff, slow for
+        long notes) is done before the session's lock is taken, and kept only if the notes
+        still read the same under it; if someone typed meanwhile it is done again.
         """
+        for _ in range(NOTES_TRIES):
+            notes_edits = self._merge_notes(event)
+            try:
+                return self._commit(actor, event, notes_edits)
+            except worksheet.NotesMoved:
+                continue
+        raise worksheet.Conflict("The notes kept changing while your text was merged with them. Save again.")
+
+    def _merge_notes(self, event: Event) -> tuple[str, list] | None:
+        """For a notes save: the notes as they stand, and the CRDT edits that turn them into
+        the merged text. Holds no lock while diffing."""
+        if event.type != "notes_saved":
+            return None
+        current = self.notes.text(event.indicator)
+        return current, text_edits(current, worksheet.merge_notes(event, current))
+
+    def _commit(self, actor: Actor, event: Event, notes_edits: tuple[str, list] | None) -> Event:
+        """Under the session's lock, fold, authorise, apply and record the event; then announce it."""
         with self.file.reading():  # hold the lock until the notes log is reset
             with self.file.transaction() as db:
                 folded = self._fold(db)
                 table, where = db.table("worksheets"), Query().indicator == event.indicator
                 ws = dict(table.get(where) or worksheet.new_worksheet(event.indicator))
                 worksheet.authorise(actor, ws, event)
-                worksheet.apply(ws, event)
-                if event.type == "notes_saved":
-                    self.notes.replace_text(event.indicator, ws["notes"], actor.id)
+                worksheet.apply(ws, event)  # NotesMoved if the notes changed since the merge
+                if notes_edits:
+                    self.notes.edit(event.indicator, *notes_edits, actor.id)
                     ws["notes_crdt"] = self.notes.state(event.indicator)
                 table.upsert(ws, where)
                 append_event(db, event)

@@ -5,8 +5,10 @@ page) and the server's `SessionNotes` edit one indicator's notes at random: inse
 (Latin, non-Latin, emoji), deletes anywhere. Every message goes through a simulated
 network that delays, duplicates and reorders it, both ways; the server fans out what
 it applied to everyone else, as the socket handler does, and pages resync now and then
-by exchanging state vectors. Mid-run the server folds its notes into "TinyDB" (a dict
-here) and restarts from its log, sometimes with a torn record at the log's end.
+by exchanging state vectors. An update that arrives before one it builds on is refused
+with a request to resync, and the page resyncs, as notes.js does. Mid-run the server
+folds its notes into "TinyDB" (a dict here) and restarts from its log, sometimes with a
+torn record at the log's end.
 
 At the end every page shows the server's text, the server holds every update it ever
 acknowledged, and a server reloaded from its log holds the same.
@@ -25,7 +27,7 @@ import pytest
 from pycrdt import Doc, Text
 
 from ecsa import notes as notes_module
-from ecsa.notes import SessionNotes, encode_record, text_of
+from ecsa.notes import NeedsResync, SessionNotes, encode_record, text_of
 
 INDICATOR = "1a"
 SEED_COUNT = 200
@@ -217,7 +219,11 @@ def simulate(seed: int, insert_only: bool = False, pages: int = 5, ops: int = 40
             if destination == SERVER:
                 kind, sender, payload = message
                 if kind == "update":
-                    server.apply(payload, sender.name)
+                    try:
+                        server.apply(payload, sender.name)
+                    except NeedsResync:  # acknowledged {"ok": false, "resync": true}
+                        network.send(now, sender, ("resync",))
+                        continue
                     for other in browsers:  # emit(..., to=room, include_self=False)
                         if other is not sender:
                             network.send(now, other, ("update", payload))
@@ -226,6 +232,8 @@ def simulate(seed: int, insert_only: bool = False, pages: int = 5, ops: int = 40
                     network.send(now, sender, ("synced", reply, server.notes.state_vector(INDICATOR)))
             elif message[0] == "update":
                 destination.doc.apply_update(message[1])
+            elif message[0] == "resync":  # notes.js: exchange state vectors, send what the server lacks
+                network.send(now, SERVER, ("sync", destination, destination.doc.get_state()))
             else:  # the sync answer: take what we lack, send what the server lacks
                 _, reply, vector = message
                 destination.doc.apply_update(reply)
@@ -310,29 +318,37 @@ def fold_and_restart(notes: SessionNotes, log: str, store: dict) -> SessionNotes
     return open_notes(log, store)
 
 
-def test_an_update_waiting_for_an_earlier_one_survives_a_fold_and_a_restart(tmp_path):
-    """Out of order: update 2 arrives (and is acknowledged) before update 1, which it
-    builds on; the server folds and restarts in between. Update 2 must not be lost."""
+def test_an_update_built_on_one_the_server_lacks_is_refused_leaving_nothing(tmp_path):
+    """Out of order: update 2 arrives before update 1, which it builds on. It is refused
+    with a request to resync, and nothing of it stays behind: not in the document, not in
+    the log, not after a fold and a restart. Then 1 and 2 arrive in order and both show."""
     page = Doc()
     first = local_edit(page, lambda text: text.insert(0, "first "))
     second = local_edit(page, lambda text: text.insert(len(text), "second"))
     store, log = {}, str(tmp_path / "notes.log")
     notes = open_notes(log, store)
-    notes.apply(INDICATOR, second, "pat")  # acknowledged, but cannot show until `first` comes
+    with pytest.raises(NeedsResync):
+        notes.apply(INDICATOR, second, "pat")
+    assert notes.state_vector(INDICATOR) == Doc().get_state() and notes.authors == {}
+    assert not os.path.exists(log) or os.path.getsize(log) == 0
     notes = fold_and_restart(notes, log, store)
     notes.apply(INDICATOR, first, "pat")
+    notes.apply(INDICATOR, second, "pat")
     assert notes.text(INDICATOR) == "first second"
 
 
-def test_a_delete_waiting_for_its_text_survives_a_fold_and_a_restart(tmp_path):
+def test_a_delete_of_text_the_server_lacks_is_refused_until_the_text_arrives(tmp_path):
     page = Doc()
     first = local_edit(page, lambda text: text.insert(0, "keep drop"))
     second = local_edit(page, lambda text: text.__delitem__(slice(4, 9)))
     store, log = {}, str(tmp_path / "notes.log")
     notes = open_notes(log, store)
-    notes.apply(INDICATOR, second, "pat")
+    with pytest.raises(NeedsResync):
+        notes.apply(INDICATOR, second, "pat")
     notes = fold_and_restart(notes, log, store)
     notes.apply(INDICATOR, first, "pat")
+    assert notes.text(INDICATOR) == "keep drop"
+    notes.apply(INDICATOR, second, "pat")
     assert notes.text(INDICATOR) == "keep"
 
 
@@ -356,18 +372,22 @@ def test_notes_loaded_from_plain_text_are_not_doubled_by_a_restart_before_any_fo
     assert notes.text(INDICATOR) == "Imported notes 😀 and more"
 
 
-def test_an_update_that_waited_shows_once_what_it_waited_for_arrives(tmp_path):
-    """pycrdt shows an item past a gap in its client's clocks if its neighbours are there,
-    and then does not retry an update still pending when the gap fills. SessionNotes
-    retries it, so the words of every acknowledged update show, before a restart and after."""
+def test_updates_arriving_out_of_order_show_once_resent_in_order(tmp_path):
+    """An update refused for arriving before the one it builds on applies whole once that
+    one has arrived, and the text reads as the page's, before a restart and after."""
     base = local_edit(Doc(), lambda text: text.insert(0, "ab"))
     page = doc_from(base)
     first = local_edit(page, lambda text: text.insert(1, "xyz"))
     inside = local_edit(page, lambda text: text.insert(3, "--"))  # builds on `first`
-    before = local_edit(page, lambda text: text.insert(0, "!"))   # builds only on `base`
+    before = local_edit(page, lambda text: text.insert(0, "!"))   # next to `base` only
     log = str(tmp_path / "notes.log")
     notes = SessionNotes(log, lambda indicator: (None, ""))
-    for update in (base, inside, before, first):
+    notes.apply(INDICATOR, base, "pat")
+    for early in (inside, before):  # each needs `first`: a page's clocks run without gaps
+        with pytest.raises(NeedsResync):
+            notes.apply(INDICATOR, early, "pat")
+    assert notes.text(INDICATOR) == "ab"
+    for update in (first, inside, before):
         notes.apply(INDICATOR, update, "pat")
     assert notes.text(INDICATOR) == str(page.get("notes", type=Text)) == "!axy--zb"
     assert SessionNotes(log, lambda indicator: (None, "")).text(INDICATOR) == "!axy--zb"

@@ -146,16 +146,25 @@ class Page:
         self.client.on("disconnect", lambda *args: self.gone.set())
         self.client.connect(server.base, headers={"Cookie": self.cookie}, auth={"session": session_id},
                             transports=["polling"], wait_timeout=15)
+        assert self.resync(), "the server is up: nothing stops a resync"
+
+    def resync(self) -> bool:
+        """Take what we lack, send what the server lacks; whether the server took it all."""
         with self.lock:
             vector = self.doc.get_state()
         ack = self.call("notes_sync", {"indicator": INDICATOR, "state_vector": vector})
-        assert ack and ack["ok"], ack
+        if not (ack and ack["ok"]):
+            return False
         with self.lock:
             self.doc.apply_update(base64.b64decode(ack["update"]))
             mine = self.doc.get_update(base64.b64decode(ack["state_vector"]))
         if mine != EMPTY_UPDATE:
             ack = self.call("notes_update", {"indicator": INDICATOR, "update": mine})
-            assert ack and ack["ok"], ack  # the server is up: nothing stops this one
+        if ack and ack["ok"]:
+            held = set(tokens(self.text()))  # the server now holds all this page holds
+            self.acknowledged.extend(t for t in self.sent if t not in self.acknowledged and t in held)
+            return True
+        return False
 
     def remote(self, message) -> None:
         """Someone else's update, fanned out by the server."""
@@ -204,6 +213,9 @@ class Page:
                 return
             if ack.get("ok"):
                 self.acknowledged.append(token)
+            elif ack.get("resync"):  # as notes.js: it built on an update the server lacks
+                if not self.resync():
+                    return
             else:  # as notes.js: keep nothing the server refused, start again from its text
                 with self.lock:
                     self.dropped.extend(t for t in tokens(str(self.doc.get("notes", type=Text)))

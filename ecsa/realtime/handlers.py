@@ -14,6 +14,7 @@ from flask import request, session
 from flask_socketio import ConnectionRefusedError, emit, join_room
 
 from .. import workshops
+from ..notes import NeedsResync
 from ..worksheet import Locked
 from . import presence, socketio
 from .broadcast import push_follow, push_presence, schedule_fold
@@ -171,7 +172,8 @@ def on_notes_sync(workshop, actor, data):
 @guarded
 def on_notes_update(workshop, actor, data):
     """A page sends a Yjs update to an indicator's notes; once it is durable the sender is
-    acknowledged and everyone else in the room receives it. Refused while locked."""
+    acknowledged and everyone else in the room receives it. Refused while locked; refused
+    with `resync` when it builds on an update the server lacks (the page then syncs)."""
     indicator, update = _indicator(workshop, data), binary(data.get("update"))
     if indicator is None or update is None:
         return refused("Unknown indicator or update.")
@@ -179,6 +181,8 @@ def on_notes_update(workshop, actor, data):
         workshop.apply_notes_update(actor, indicator, update)
     except Locked as locked:
         return dict(refused(str(locked)), locked=True)
+    except NeedsResync as behind:
+        return dict(refused(str(behind)), resync=True)
     except ValueError as bad:
         return refused(str(bad))
     emit("notes_update", {"indicator": indicator, "update": text(update)},

@@ -84,7 +84,7 @@
         if (!ack.ok || binding !== self) return;
         self.remote({ indicator: self.indicator, update: ack.update });
         var mine = Y.encodeStateAsUpdate(self.doc, toBytes(ack.state_vector));
-        if (self.synced && mine.length > 2) self.send(mine, function () { self.live().hold(false); });
+        if (self.synced && mine.length > 2) self.send(mine, function () { self.live().hold(false); }, true);
         else self.live().hold(false);
         if (!self.synced) {
           // Typed in the moment before this page held the document: keep it, as an edit
@@ -116,7 +116,9 @@
     }
   };
 
-  Binding.prototype.send = function (update, sent) {
+  /* Send an update; `sent` runs once the server has it. `resyncing`: this is what a sync
+     found the server lacked, so a refusal asking for a sync is not met with another. */
+  Binding.prototype.send = function (update, sent, resyncing) {
     var self = this;
     // Offline, edits are not queued one message per keystroke: the resync on reconnecting
     // sends all the server lacks at once. (Queued, they reached the server in one
@@ -125,6 +127,9 @@
     this.live().send("notes_update", { indicator: this.indicator, update: toText(update) }, function (ack) {
       if (ack.ok && sent) sent();
       if (ack.ok || binding !== self) return;
+      // Built on an edit the server never got (lost when it restarted, say): nothing is
+      // wrong with the words, so exchange state vectors and send all it lacks, at once.
+      if (ack.resync && !resyncing) { self.resync(); return; }
       // Refused (locked meanwhile, or unreadable): keep the person's words visible, then
       // start again from the server's text so this page agrees with everyone else's.
       self.live().showUnsent([self.area.value], ack.error || "Your notes were not saved.");
