@@ -13,7 +13,7 @@ import secrets
 
 from tinydb import Query
 
-from . import worksheet
+from . import layout, worksheet
 from .events import FACILITATOR, PARTICIPANT, Actor, Event, new_id, now_iso
 from .framework import Framework
 from .notes import SessionNotes, read_update, text_edits
@@ -226,9 +226,7 @@ class Workshop:
 
 def add_participant(db, actor: Actor, perspective: str) -> None:
     """Insert a participant row."""
-    db.table("participants").insert(
-        {"id": actor.id, "name": actor.name, "perspective": perspective, "role": actor.role,
-         "joined_at": now_iso()})
+    db.table("participants").insert(layout.participant_row(actor, perspective))
 
 
 def append_event(db, event: Event) -> Event:
@@ -239,23 +237,6 @@ def append_event(db, event: Event) -> Event:
     return event
 
 
-def initialise(file: SessionFile, details: dict, token: str, facilitator: Actor, perspective: str,
-               history: dict | None = None) -> None:
-    """Write a new session's first state: details, secret, facilitator and (if any) imported history."""
-    history = history or {}
-    with file.transaction() as db:
-        db.table("session").insert(details)
-        db.table("secrets").insert({"facilitator_token_sha256": token_digest(token)})
-        for person in history.get("participants", []):
-            db.table("participants").insert(dict(person, role=PARTICIPANT))
-        participants = db.table("participants")
-        if participants.contains(Query().id == facilitator.id):
-            participants.update({"role": FACILITATOR, "name": facilitator.name}, Query().id == facilitator.id)
-        else:
-            add_participant(db, facilitator, perspective)
-        for ws in history.get("worksheets", []):
-            db.table("worksheets").insert(ws)
-        for raw in history.get("audit", []):
-            db.table("audit").insert({k: v for k, v in raw.items() if k != "id"})
-        if not history:
-            append_event(db, Event.by(facilitator, "session_created", title=details["title"]))
+def new_secrets(token: str) -> dict:
+    """What a session keeps of its facilitator's token: a hash, never the token."""
+    return {"facilitator_token_sha256": token_digest(token)}
