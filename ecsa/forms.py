@@ -95,6 +95,20 @@ def is_iso_date(value: str) -> bool:
         return False
 
 
+REVISION = re.compile(r"[0-9]{1,9}")
+
+
+def revision(form: Form, field: str, shown_at: str) -> int | None:
+    """The revision an edit form was made from (a hidden field); a damaged one is an error
+    shown at the form's first field, since the hidden one has nowhere to show it."""
+    value = form.data.get(field, "") or ""
+    # Not isdigit()/int(): "²" passes isdigit() and 4,300 digits make int() raise.
+    if REVISION.fullmatch(value):
+        return int(value)
+    form.errors.setdefault(shown_at, "This form could not be read. Reload the page and make your change again")
+    return None
+
+
 def rating(form: Form, field: str, values: set[int], required: bool = False) -> int | None:
     """A rating level from the framework's scale, or None to clear it."""
     choice = form.choice(field, "a rating", {str(v) for v in values}, required=required)

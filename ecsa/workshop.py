@@ -152,12 +152,31 @@ class Workshop:
             stored = db.table("secrets").get(doc_id=1)["facilitator_token_sha256"]
         return hmac.compare_digest(stored, token_digest(token))
 
+    def facilitator_generation(self) -> str | None:
+        """What a facilitator browser's cookie must hold: changed when the link is replaced.
+        (None for a session made before generations existed: any facilitator cookie holds.)"""
+        with self.file.reading() as db:
+            return db.table("secrets").get(doc_id=1).get("facilitator_generation")
+
+    def signed_in(self, participant_id, generation) -> Actor | None:
+        """The person a browser's cookie names, unless it is a facilitator browser that was
+        signed out by replacing the facilitator link (its generation is an old one)."""
+        actor = self.actor(participant_id) if isinstance(participant_id, str) else None
+        if actor is None or not actor.is_facilitator:
+            return actor
+        current = self.facilitator_generation()
+        if current is None or (isinstance(generation, str) and hmac.compare_digest(current, generation)):
+            return actor
+        return None
+
     def rotate_facilitator_token(self, actor: Actor) -> str:
-        """A new facilitator token replacing the old one (which stops working at once)."""
+        """A new facilitator token replacing the old one: the old link stops working at once
+        and every browser that used it is signed out (the caller re-signs the asking one)."""
         token = secrets.token_urlsafe(32)
         with self.file.transaction() as db:
-            db.table("secrets").update({"facilitator_token_sha256": token_digest(token)}, doc_ids=[1])
-            append_event(db, Event.by(actor, "facilitator_link_replaced"))
+            db.table("secrets").update(new_secrets(token), doc_ids=[1])
+            event = append_event(db, Event.by(actor, "facilitator_link_replaced"))
+        self.notify(self, event)
         return token
 
     def change(self, actor: Actor, event: Event) -> Event:
@@ -238,5 +257,6 @@ def append_event(db, event: Event) -> Event:
 
 
 def new_secrets(token: str) -> dict:
-    """What a session keeps of its facilitator's token: a hash, never the token."""
-    return {"facilitator_token_sha256": token_digest(token)}
+    """What a session keeps of its facilitator's token: a hash, and the generation of
+    facilitator browsers, which changes when the token is replaced (signing out the others)."""
+    return {"facilitator_token_sha256": token_digest(token), "facilitator_generation": secrets.token_hex(8)}

@@ -31,8 +31,9 @@ def change(workshop, actor, event_type: str, indicator: str, **data) -> Event:
     return workshop.change(actor, Event.by(actor, event_type, indicator, **data))
 
 
-def fill(workshop) -> None:
-    """Two participants and a worksheet with every kind of content, locked, unlocked and relocked."""
+def fill(workshop) -> str:
+    """Two participants and a worksheet with every kind of content, locked, unlocked and relocked;
+    returns the facilitator link's token, replaced at the end."""
     workshop.join("Pat Participant", "unpaid_carer")
     workshop.join("Sam Staff", "staff")
     who = people(workshop)
@@ -51,7 +52,7 @@ def fill(workshop) -> None:
     change(workshop, fay, "indicator_unlocked", "1a", reason="Survey results came in")
     change(workshop, fay, "indicator_locked", "1a")
     change(workshop, pat, "vote_cast", "19a", value=4)  # section 5, outside the scope
-    workshop.rotate_facilitator_token(fay)
+    return workshop.rotate_facilitator_token(fay)
 
 
 SESSION = {"title": "Leadership workshop", "organisation": "Example NHS Trust", "date": "2026-12-01",
@@ -174,14 +175,15 @@ def test_record_audit_log_says_who_did_what(exported):
 def test_record_never_contains_secrets(app, facilitator):
     """No facilitator token (old or new), no token hash, no join code, no cookie, no app secret."""
     workshop = registry(app).get(facilitator.session_id)
-    fill(workshop)
+    replaced = fill(workshop)
+    facilitator.get(f"/facilitator/{replaced}")  # the replaced link signed this browser out
     answer = facilitator.get("/record")
     assert answer.status_code == 200
     text = answer.get_data(as_text=True)
     new_token = workshop.rotate_facilitator_token(people(workshop)["Fay Facilitator"])
     text += json.dumps(record.export(workshop), ensure_ascii=False)
     cookie = facilitator.client.get_cookie("ecsa").value
-    for secret in (facilitator.token, token_digest(facilitator.token), new_token, token_digest(new_token),
+    for secret in (facilitator.token, token_digest(facilitator.token), new_token, token_digest(new_token), replaced,
                    workshop.details["join_code"], cookie, app.config["SECRET_KEY"]):
         assert secret and secret not in text
     assert "facilitator_token" not in text and "join_code" not in text

@@ -244,7 +244,7 @@ def responses(app, facilitator):
 def test_every_answer_carries_the_security_headers(app, facilitator):
     for kind, response in responses(app, facilitator).items():
         headers = response.headers
-        assert headers["Referrer-Policy"] == "no-referrer", kind
+        assert headers["Referrer-Policy"] == "same-origin", kind
         assert headers["X-Frame-Options"] == "DENY", kind
         assert headers["X-Content-Type-Options"] == "nosniff", kind
         policy = headers["Content-Security-Policy"]

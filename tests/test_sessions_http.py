@@ -11,7 +11,6 @@ import pytest
 from markupsafe import escape
 
 from ecsa import create_app
-from ecsa.ratelimit import FailureLimiter
 
 from conftest import SESSION_FORM
 
@@ -158,10 +157,9 @@ def test_a_double_tap_on_create_makes_one_session_and_the_screen_shows_a_working
     assert first.headers["Location"] == second.headers["Location"]
     assert len(registry(app).directory.ids()) == 1
     session_id, shown = FACILITATOR_LINK.search(text(screen.get(second.headers["Location"]))).groups()
-    _, unseen = FACILITATOR_LINK.search(text(lost.get(first.headers["Location"]))).groups()
-    assert shown != unseen
+    # The first answer's link was replaced by the one on screen, which signed its browser out.
+    assert lost.get(first.headers["Location"]).status_code == 302
     assert app.test_client().get(f"/s/{session_id}/facilitator/{shown}").status_code == 303
-    assert app.test_client().get(f"/s/{session_id}/facilitator/{unseen}").status_code == 403
     assert screen.get(f"/s/{session_id}/").status_code == 200  # the tab is the facilitator's
     assert [p["role"] for p in registry(app).get(session_id).participants()] == ["facilitator"]
 
@@ -263,7 +261,7 @@ def test_participant_stays_joined_across_reloads(participant):
 
 def test_joined_participant_opening_the_join_link_again_goes_to_the_worksheet(participant):
     again = participant.client.get(f"/join/{participant.code}")
-    assert again.status_code == 302 and again.headers["Location"] == f"/s/{participant.session_id}/"
+    assert again.status_code == 303 and again.headers["Location"] == f"/s/{participant.session_id}/"
 
 
 def test_tampered_cookie_does_not_keep_anyone_joined(app, participant):
@@ -323,10 +321,36 @@ def test_join_link_with_an_unknown_code_leads_to_the_code_form(client, facilitat
     assert page.status_code == 404 and "No session has that code" in text(page)
 
 
+class Clock:
+    """A clock the join-code pacers read, moved only by the test (and by their waits)."""
+
+    def __init__(self):
+        self.now, self.waits = 1000.0, []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        """What the view's time.sleep does here: note the wait (the clock stays, as if the
+        tries all arrived at once)."""
+        self.waits.append(seconds)
+
+
 @pytest.fixture
-def limited_app(tmp_path):
-    """An app that allows three wrong join codes a minute."""
-    return create_app({"TESTING": True, "DATA_DIR": str(tmp_path / "limited"), "JOIN_ATTEMPTS_PER_MINUTE": 3})
+def clock(monkeypatch):
+    """A test clock for the join-code pacers, and no real sleeping."""
+    clock = Clock()
+    monkeypatch.setattr("ecsa.views.sessions.time.sleep", clock.sleep)
+    return clock
+
+
+@pytest.fixture
+def limited_app(tmp_path, clock):
+    """An app that allows three wrong join codes a minute per address (30 server-wide)."""
+    app = create_app({"TESTING": True, "DATA_DIR": str(tmp_path / "limited"), "JOIN_ATTEMPTS_PER_MINUTE": 3})
+    for pacer in app.extensions["ecsa.join_pacers"]:
+        pacer.clock = clock
+    return app
 
 
 def limited_session_code(app) -> str:
@@ -341,41 +365,74 @@ def wrong_code(right: str) -> str:
     return "AAAAAA" if right != "AAAAAA" else "CCCCCC"
 
 
-def test_wrong_join_codes_are_rate_limited(limited_app):
-    right, guesser = limited_session_code(limited_app), limited_app.test_client()
+def from_address(app, address: str):
+    """A browser on another device, seen by the server at `address`."""
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = address
+    return client
+
+
+def test_a_right_code_gets_in_after_ten_typos_from_the_same_network(limited_app, clock):
+    """A room behind one NAT: everyone's typos count against one address, yet the right code works."""
+    right, room = limited_session_code(limited_app), from_address(limited_app, "10.1.1.1")
+    for _ in range(3):
+        assert room.post("/join", data={"code": wrong_code(right)}).status_code == 404
+    assert room.post("/join", data={"code": right}).status_code == 303
+    assert clock.waits[-1] <= 1.0  # paced by a second at most, never refused
+    joined = from_address(limited_app, "10.1.1.1").post(f"/join/{right}", data={"name": "Nia", "perspective": "staff"})
+    assert joined.status_code == 303
+
+
+def test_wrong_codes_past_the_limit_get_one_try_a_second(limited_app, clock):
+    right, guesser = limited_session_code(limited_app), from_address(limited_app, "10.6.6.6")
     for _ in range(3):
         assert guesser.post("/join", data={"code": wrong_code(right)}).status_code == 404
-    blocked = guesser.post("/join", data={"code": wrong_code(right)})
-    assert blocked.status_code == 429 and "Too many wrong codes" in text(blocked)
-    # Once blocked, even a right guess gives nothing away.
-    assert guesser.post("/join", data={"code": right}).status_code == 429
+    clock.waits.clear()
+    for _ in range(6):  # all at once: each waits a second longer than the one before
+        assert guesser.post("/join", data={"code": wrong_code(right)}).status_code == 404
+    assert clock.waits == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+    refused = guesser.post("/join", data={"code": right})  # a flood from one address is cut off unchecked
+    assert refused.status_code == 429 and "Wait a few seconds" in text(refused)
+    clock.now += 6  # the queue has drained
+    assert guesser.post("/join", data={"code": right}).status_code == 303
 
 
-def test_guessing_codes_in_the_join_link_is_rate_limited_too(limited_app):
-    right, guesser = limited_session_code(limited_app), limited_app.test_client()
-    for _ in range(3):
-        assert guesser.get(f"/join/{wrong_code(right)}").status_code != 200
+def test_guessing_codes_in_the_join_link_is_paced_too(limited_app, clock):
+    right, guesser = limited_session_code(limited_app), from_address(limited_app, "10.6.6.6")
+    for _ in range(9):
+        assert guesser.get(f"/join/{wrong_code(right)}").status_code == 404
     assert guesser.get(f"/join/{right}").status_code == 429
     assert guesser.post(f"/join/{right}", data={"name": "Mallory", "perspective": "other"}).status_code == 429
     assert len(registry(limited_app).by_code(right).participants()) == 1
+    assert sum(clock.waits) == 15.0  # 0 + 1 + 2 + 3 + 4 + 5: the paced tries
 
 
-def test_empty_code_submissions_do_not_count_as_wrong_guesses(limited_app):
+def test_guesses_spread_over_many_addresses_are_paced_server_wide(limited_app, clock):
+    right = limited_session_code(limited_app)
+    for n in range(30):  # 3 wrong codes a minute per address, 30 server-wide
+        assert from_address(limited_app, f"10.0.0.{n}").post("/join", data={"code": wrong_code(right)}).status_code == 404
+    clock.waits.clear()
+    assert from_address(limited_app, "10.0.1.1").post("/join", data={"code": wrong_code(right)}).status_code == 404
+    assert from_address(limited_app, "10.0.1.2").post("/join", data={"code": right}).status_code == 303
+    assert clock.waits == [0.0, pytest.approx(0.05)]
+
+
+def test_empty_code_submissions_do_not_count_as_wrong_guesses(limited_app, clock):
     right, client = limited_session_code(limited_app), limited_app.test_client()
     for _ in range(5):
         assert client.post("/join", data={"code": ""}).status_code == 422
     assert client.post("/join", data={"code": right}).status_code == 303
+    assert set(clock.waits) == {0.0}
 
 
-def test_join_code_rate_limit_lifts_after_a_minute(limited_app):
-    now = [1000.0]
-    limited_app.extensions["ecsa.join_limiter"] = FailureLimiter(3, clock=lambda: now[0])
-    right, guesser = limited_session_code(limited_app), limited_app.test_client()
-    for _ in range(3):
+def test_join_code_pacing_lifts_after_a_minute(limited_app, clock):
+    right, guesser = limited_session_code(limited_app), from_address(limited_app, "10.6.6.6")
+    for _ in range(9):
         guesser.post("/join", data={"code": wrong_code(right)})
-    assert guesser.post("/join", data={"code": right}).status_code == 429
-    now[0] += 61
-    assert guesser.post("/join", data={"code": right}).status_code == 303
+    clock.now += 61
+    clock.waits.clear()
+    assert guesser.post("/join", data={"code": wrong_code(right)}).status_code == 404
+    assert clock.waits == [0.0]
 
 
 # --- the facilitator link -----------------------------------------------------------

@@ -9,12 +9,12 @@ they travel as Yjs updates, which merge without conflicts.
 from __future__ import annotations
 
 import threading
-from urllib.parse import urlsplit
 
 from flask import Flask, current_app
 from engineio.payload import Payload
 from flask_socketio import SocketIO
 
+from .. import origins
 from . import direct
 from .presence import Presence
 
@@ -36,21 +36,13 @@ def allowed_origin(origin: str | None, environ: dict) -> bool:
         return True  # not a browser: the connect handler still demands the session cookie
     scheme, host = environ.get("wsgi.url_scheme", "http"), environ.get("HTTP_HOST", "")
     extra = current_app.config.get("ALLOWED_ORIGINS", ()) if current_app else ()
-    return origin == f"{scheme}://{host}" or origin in extra
-
-
-def origins_from_config(config: dict) -> tuple[str, ...]:
-    """The extra allowed origins: the public URL's origin and any listed explicitly."""
-    listed = [o.strip() for o in (config.get("ALLOWED_ORIGINS_LIST") or "").split(",") if o.strip()]
-    if config.get("PUBLIC_URL"):
-        parts = urlsplit(config["PUBLIC_URL"])
-        listed.append(f"{parts.scheme}://{parts.netloc}")
-    return tuple(listed)
+    return origins.allowed(origin, f"{scheme}://{host}", extra)
 
 
 def init_app(app: Flask) -> None:
     """Bind Socket.IO to the app (threading mode: one process, no eventlet) and its handlers."""
-    app.config["ALLOWED_ORIGINS"] = origins_from_config(app.config)
+    app.config["ALLOWED_ORIGINS"] = origins.configured(app.config.get("PUBLIC_URL"),
+                                                      app.config.get("ALLOWED_ORIGINS_LIST"))
     app.extensions["ecsa.presence"] = Presence()
     # Imported before init_app: the first import registers the handlers on the singleton,
     # and init_app copies them onto each app's new server (imported after, only the first

@@ -57,6 +57,8 @@ def on_event(workshop, event) -> None:
     """Tell the session's room what changed (pages fetch the blocks they show)."""
     if event.type == "participant_joined":
         return push_presence(workshop)
+    if event.type == "facilitator_link_replaced":
+        return _sign_out_old_facilitator_sockets(workshop, event.actor_id)
     verb = VERBS.get(event.type)
     socketio.emit("changed", {
         "type": event.type, "indicator": event.indicator, "event_id": event.id,
@@ -64,6 +66,15 @@ def on_event(workshop, event) -> None:
         "notes": event.type == "notes_saved",
         "message": f"{event.actor_name} {verb} {event.indicator}" if verb and event.indicator else "",
     }, to=workshop.id)
+
+
+def _sign_out_old_facilitator_sockets(workshop, facilitator_id: str) -> None:
+    """Close the live sockets of facilitator browsers that came with the replaced link (the
+    pages stay, refused like any signed-out browser; their next load goes to the join form)."""
+    for sid in presence().of(workshop.id, facilitator_id):
+        connection = presence().get(sid)
+        if connection and workshop.signed_in(facilitator_id, connection.generation) is None:
+            socketio.server.disconnect(sid)
 
 
 def people(workshop) -> list[dict]:

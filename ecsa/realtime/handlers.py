@@ -48,10 +48,11 @@ throttle = Throttle()
 
 
 def _caller():
-    """The workshop and actor behind this socket, as the server knows them, or (None, None)."""
+    """The workshop and actor behind this socket, as the server knows them, or (None, None).
+    (A facilitator's socket is refused once the facilitator link it came with is replaced.)"""
     connection = presence().get(request.sid)
     workshop = workshops().get(connection.session_id) if connection else None
-    actor = workshop.actor(connection.participant_id) if workshop else None
+    actor = workshop.signed_in(connection.participant_id, connection.generation) if workshop else None
     return (workshop, actor) if actor else (None, None)
 
 
@@ -90,22 +91,32 @@ def refused(message: str) -> dict:
 @socketio.on("connect")
 def on_connect(auth):
     """A page connects: only with a joined-session cookie; it joins that session's room."""
+    if presence().get(request.sid):
+        return None  # a client sending an event named "connect": not a connection
     session_id = auth.get("session") if isinstance(auth, dict) else None
     workshop = workshops().get(session_id) if isinstance(session_id, str) else None
-    participant_id = session.get("joined", {}).get(session_id) if workshop else None
-    actor = workshop.actor(participant_id) if participant_id else None
+    generation = _cookie_part("facilitating").get(session_id) if workshop else None
+    actor = workshop.signed_in(_cookie_part("joined").get(session_id), generation) if workshop else None
     if actor is None:
         raise ConnectionRefusedError("Join the session before connecting.")
-    presence().connect(request.sid, session_id, actor.id)
+    presence().connect(request.sid, session_id, actor.id, generation if actor.is_facilitator else None)
     join_room(session_id)
     push_presence(workshop)
     follow = presence().follow(session_id)
     emit("follow", {"on": follow.on, "indicator": follow.indicator})
 
 
+def _cookie_part(name: str) -> dict:
+    """One of the signed cookie's per-session maps (anything else counts as empty)."""
+    part = session.get(name)
+    return part if isinstance(part, dict) else {}
+
+
 @socketio.on("disconnect")
 def on_disconnect(reason=None):
     """A page goes away (or is dropped by the ping): everyone else's presence list updates."""
+    if socketio.server.manager.is_connected(request.sid, "/"):
+        return  # a client sending an event named "disconnect": it is still connected
     throttle.forget(request.sid)
     connection = presence().disconnect(request.sid)
     workshop = workshops().get(connection.session_id) if connection else None

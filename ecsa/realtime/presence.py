@@ -18,6 +18,7 @@ class Connection:
 
     session_id: str
     participant_id: str
+    generation: str | None = None  # a facilitator's: which facilitator link it came with
     indicator: str | None = None
     typing_in: str | None = None
     typing_until: float = 0.0
@@ -40,10 +41,10 @@ class Presence:
     follows: dict[str, Follow] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def connect(self, sid: str, session_id: str, participant_id: str) -> Connection:
+    def connect(self, sid: str, session_id: str, participant_id: str, generation: str | None = None) -> Connection:
         """Record a new connection."""
         with self.lock:
-            self.connections[sid] = Connection(session_id, participant_id)
+            self.connections[sid] = Connection(session_id, participant_id, generation)
             return self.connections[sid]
 
     def disconnect(self, sid: str) -> Connection | None:
@@ -54,6 +55,12 @@ class Presence:
     def get(self, sid: str) -> Connection | None:
         """The connection for a socket id."""
         return self.connections.get(sid)
+
+    def of(self, session_id: str, participant_id: str) -> list[str]:
+        """The socket ids of one person's connections to a session."""
+        with self.lock:
+            return [sid for sid, c in self.connections.items()
+                    if c.session_id == session_id and c.participant_id == participant_id]
 
     def move(self, sid: str, indicator: str | None) -> bool:
         """Note where a connection is now; True if that changed."""

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 import re
 
-from flask import Flask, render_template
+from flask import Flask, abort, current_app, render_template, request
 
-from .. import workshops
+from .. import origins, workshops
 from ..forms import PERSPECTIVES, is_link
 from ..worksheet import ACTION_STATUSES, STATE_LABELS
 
@@ -31,6 +31,7 @@ def register(app: Flask) -> None:
     from . import records, sessions, worksheets
     for module in (sessions, worksheets, records):
         app.register_blueprint(module.bp)
+    sessions.init_app(app)
     request_log = logging.getLogger("werkzeug")
     # The logger is global and outlives each app (tests make hundreds): one filter is enough.
     if not any(isinstance(f, RedactTokens) for f in request_log.filters):
@@ -44,7 +45,31 @@ def register(app: Flask) -> None:
     app.jinja_env.globals.update({name: getattr(macros, name) for name in MACROS})
     for code, title in ERRORS.items():
         app.register_error_handler(code, _error_page(code, title))
+    app.before_request(_writes_from_our_pages_only)
     app.after_request(_security_headers)
+
+
+CROSS_ORIGIN = ("This was sent from a page that is not part of this workshop, so it was not done. "
+                "Go back to the workshop's own page and try again.")
+
+
+def _writes_from_our_pages_only():
+    """Refuse a state-changing request that a browser says came from another origin (CSRF).
+
+    A SameSite=Lax cookie still travels with a form posted from another port of this host
+    or a sibling subdomain, and a cross-site post with no cookie replaced the victim's. A
+    request with neither Origin nor Referer is not from a browser (browsers send Origin on
+    every POST), so it cannot carry someone else's cookie by surprise and is let through.
+    """
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return None
+    sent = request.headers.get("Origin") or origins.origin_of(request.headers.get("Referer"))
+    if sent is None:
+        return None
+    own = origins.origin_of(request.host_url) or ""
+    if not origins.allowed(sent, own, current_app.config["ALLOWED_ORIGINS"]):
+        abort(403, CROSS_ORIGIN)
+    return None
 
 
 MACROS = ("field", "textarea", "radios", "select", "error_summary", "message_for", "perspective_radios",
@@ -69,7 +94,10 @@ def _error_page(code: int, title: str):
 
 def _security_headers(response):
     """Headers that keep pages from leaking the URL, being framed or running foreign scripts."""
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    # same-origin, not no-referrer: under no-referrer a browser sends "Origin: null" even on
+    # our own form posts, and the origin check above could not tell them from a forgery.
+    # Other sites still get no Referer, so no address of ours leaks to an evidence link.
+    response.headers.setdefault("Referrer-Policy", "same-origin")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault(

@@ -24,8 +24,13 @@ def load_workshop(session_id: str) -> Workshop:
 
 def current_actor(workshop: Workshop) -> Actor | None:
     """The person this browser joined the session as (from the signed cookie), if any."""
-    participant_id = session.get("joined", {}).get(workshop.id)
-    return workshop.actor(participant_id) if participant_id else None
+    return workshop.signed_in(_cookie_part("joined").get(workshop.id), _cookie_part("facilitating").get(workshop.id))
+
+
+def _cookie_part(name: str) -> dict:
+    """One of the cookie's per-session maps (a cookie made by hand may hold anything)."""
+    part = session.get(name)
+    return part if isinstance(part, dict) else {}
 
 
 def require_actor(workshop: Workshop) -> Actor:
@@ -47,10 +52,14 @@ def require_facilitator(workshop: Workshop) -> Actor:
 
 
 def remember(workshop: Workshop, actor: Actor) -> None:
-    """Keep this browser joined to the session across reloads (signed cookie)."""
-    joined = dict(session.get("joined", {}))
+    """Keep this browser joined to the session across reloads (signed cookie); the roles it
+    holds in other sessions stay as they are."""
+    joined, facilitating = dict(_cookie_part("joined")), dict(_cookie_part("facilitating"))
     joined[workshop.id] = actor.id
-    session["joined"] = joined
+    facilitating.pop(workshop.id, None)
+    if actor.is_facilitator:
+        facilitating[workshop.id] = workshop.facilitator_generation()
+    session["joined"], session["facilitating"] = joined, facilitating
     session.permanent = True
 
 

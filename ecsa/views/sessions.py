@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 import segno
 from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
 
 from .. import forms, workshops
-from ..ratelimit import FailureLimiter
+from ..ratelimit import GuessPacer
 from ..workshops import normalise_code
 from .common import (answer, create_once, current_actor, form_attempt, load_workshop, once, remember,
                      require_actor, require_facilitator, submission_key)
@@ -57,6 +59,7 @@ def new_facilitator_link(session_id):
     workshop = load_workshop(session_id)
     actor = require_facilitator(workshop)
     _show_once(workshop, workshop.rotate_facilitator_token(actor))
+    remember(workshop, actor)  # every other browser that used the old link is signed out
     return redirect(url_for("sessions.share", session_id=session_id), code=303)
 
 
@@ -72,13 +75,22 @@ def facilitate(session_id, token):
     return redirect(url_for("worksheets.overview", session_id=session_id), code=303)
 
 
-def _limiter() -> FailureLimiter:
-    """The app's wrong-join-code limiter."""
-    limiter = current_app.extensions.get("ecsa.join_limiter")
-    if limiter is None:
-        limiter = FailureLimiter(current_app.config["JOIN_ATTEMPTS_PER_MINUTE"])
-        current_app.extensions["ecsa.join_limiter"] = limiter
-    return limiter
+def init_app(app) -> None:
+    """Make the join-code pacers once, at start-up (made lazily, two first requests raced)."""
+    per_address = app.config["JOIN_ATTEMPTS_PER_MINUTE"]
+    app.extensions["ecsa.join_pacers"] = (
+        GuessPacer(per_address),                            # one address (or one NAT)
+        GuessPacer(per_address * SERVER_WIDE, pace=0.05),  # everyone: 20 guesses a second at most
+    )
+
+
+SERVER_WIDE = 10  # the server-wide allowance of wrong codes, as a multiple of one address's
+
+
+def _pacers() -> list[tuple[GuessPacer, str]]:
+    """The join-code pacers with this request's key for each."""
+    per_address, everyone = current_app.extensions["ecsa.join_pacers"]
+    return [(per_address, request.remote_addr or "unknown"), (everyone, "*")]
 
 
 @bp.route("/join", methods=["GET", "POST"])
@@ -94,17 +106,19 @@ def join_by_code():
 
 def _find_by_code(code: str):
     """The session with this join code, or the code form again saying why not."""
-    # Every lookup goes through the limiter, the join link's included: otherwise a script
-    # could guess codes in /join/<code> without ever being counted.
-    key = request.remote_addr or "unknown"
-    wait = _limiter().blocked(key)
-    if wait:
-        return None, _code_refused(code, f"Too many wrong codes. Try again in {int(wait) + 1} seconds.", 429)
     if not code:  # an empty form is a slip, not a guess, so it is not counted
         return None, _code_refused(code, "Enter the join code", 422)
+    # Every lookup is paced, the join link's included: otherwise a script could guess codes
+    # in /join/<code> without ever being counted. A right code is never refused, only paced.
+    waits = [pacer.wait(key) for pacer, key in _pacers()]
+    if None in waits:
+        return None, _code_refused(code, "Too many join codes have been tried from your network just now. "
+                                         "Wait a few seconds, then try again.", 429)
+    time.sleep(max(waits))
     workshop = workshops().by_code(code)
     if workshop is None:
-        _limiter().fail(key)
+        for pacer, key in _pacers():
+            pacer.fail(key)
         return None, _code_refused(code, "No session has that code. Check it with your facilitator.", 404)
     return workshop, None
 
@@ -122,8 +136,10 @@ def join(code):
     workshop, refused = _find_by_code(normalise_code(code))
     if refused:
         return refused
-    if current_actor(workshop) and request.method == "GET":
-        return redirect(url_for("worksheets.overview", session_id=workshop.id))
+    actor = current_actor(workshop)
+    if actor and (request.method == "GET" or actor.is_facilitator):
+        # Joining again would make the facilitator's browser a participant's: it keeps its role.
+        return redirect(url_for("worksheets.overview", session_id=workshop.id), code=303)
     form = forms.join_fields(forms.Form(request.form))
     if request.method == "GET" or not form.valid:
         status = 200 if request.method == "GET" else 422

@@ -95,7 +95,10 @@ def change(session_id: str, indicator_id: str, block: str, make_event, form=None
     except Forbidden as refused:
         status, message = 403, str(refused)
     except Conflict as conflict:
-        status, message, current = 409, str(conflict), conflict.current
+        if form is not None and not form.valid:
+            status = 422  # what was typed needs fixing first; the form says what
+        else:
+            status, message, current = 409, str(conflict), conflict.current
     context = indicator_context(workshop, indicator_id, actor, conflict=current)
     if form is not None:
         context["forms"][_form_slot(form_key or block, context["ws"])] = form
@@ -147,10 +150,9 @@ def edit_item_form(session_id, indicator_id, kind, item_id):
 def edit_item(session_id, indicator_id, kind, item_id):
     """Save an edited evidence item or action (refused if someone changed it meanwhile)."""
     form = _item_form(kind)
-    rev = request.form.get("rev", "")
+    rev = forms.revision(form, "rev", shown_at="text" if kind == "evidence" else "what")
     return change(session_id, indicator_id, _block(kind),
-                  lambda actor: Event.by(actor, f"{kind}_edited", indicator_id, id=item_id,
-                                         rev=int(rev) if rev.isdigit() else None, **form.clean),
+                  lambda actor: Event.by(actor, f"{kind}_edited", indicator_id, id=item_id, rev=rev, **form.clean),
                   form, form_key=f"{kind}:{item_id}")
 
 

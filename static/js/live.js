@@ -12,6 +12,7 @@
   var socket = null;
   var pending = 0;            // messages sent but not yet acknowledged
   var held = false;           // notes typed offline, sent by the notes resync on reconnecting
+  var signedOut = false;      // the server no longer knows this browser (facilitator link replaced)
   var everConnected = false;
   var follow = { on: false, indicator: null };
   var steppedAway = false;
@@ -27,7 +28,8 @@
     var words = {
       connected: "Live: connected",
       reconnecting: "Reconnecting…",
-      offline: pending || held ? "Offline – changes waiting to send" : "Offline"
+      offline: pending || held ? "Offline – changes waiting to send" : "Offline",
+      signedout: "Signed out of this session – reload the page to join again"
     };
     el.textContent = words[kind];
     el.dataset.state = kind;
@@ -35,6 +37,7 @@
 
   function currentState() {
     if (socket && socket.connected) return "connected";
+    if (signedOut) return "signedout";
     return navigator.onLine === false || pending || held ? "offline" : "reconnecting";
   }
 
@@ -265,14 +268,21 @@
       everConnected = true;
       if (window.ECSA.notes) window.ECSA.notes.resync();
     });
-    socket.on("disconnect", function () {
+    socket.on("disconnect", function (reason) {
       // socket.io drops the callbacks of messages in flight when the connection goes (they
       // never run); only messages it still buffers are waiting now. Notes lost in flight
       // are sent again by the notes resync on reconnecting.
       pending = socket.sendBuffer.length;
       showState(currentState());
+      // Closed by the server (the facilitator link was replaced): socket.io would not try
+      // again. The browser that replaced it holds the new cookie and gets straight back in;
+      // the others are refused, and say so.
+      if (reason === "io server disconnect") socket.connect();
     });
-    socket.on("connect_error", function () { showState(currentState()); });
+    socket.on("connect_error", function (error) {
+      signedOut = !!(error && error.message === "Join the session before connecting.");
+      showState(currentState());
+    });
     socket.on("changed", onChanged);
     socket.on("presence", onPresence);
     socket.on("follow", onFollow);
