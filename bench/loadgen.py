@@ -364,10 +364,31 @@ class Fleet:
             self.window.on_edit(member, data.get("update") if self.server.is_ecsa else data.get("payload"))
 
     def _on_changed(self, member: Member, data) -> None:
-        """Route a received `changed` push to the current window."""
+        """Route a received `changed` push to the current window once its change is visible:
+        at once if the push carries the changed blocks' HTML, else after fetching each block,
+        as live.js does (so the figure is what a person waits for, fetches included)."""
         self.last_receipt = time.perf_counter()
-        if self.window is not None:
-            self.window.on_changed(member, data)
+        window = self.window
+        if window is None:
+            return
+        mine = isinstance(data, dict) and data.get("indicator") == window.indicator and data.get("blocks")
+        if not mine or data.get("html"):
+            return window.on_changed(member, data)
+        asyncio.get_running_loop().create_task(self._fetch_then_count(window, member, data))
+
+    async def _fetch_then_count(self, window: Window, member: Member, data: dict) -> None:
+        """Fetch a change's blocks as a page without them would, then count it as seen."""
+        page = f"{self.server.url}/s/{member.room.id}/i/{window.indicator}"
+        headers = dict(self._cookie_header(member), **{"HX-Request": "true"})
+        try:
+            for block in data["blocks"]:
+                async with self.http.get(page, params={"block": block}, headers=headers) as answer:
+                    await answer.read()
+        except aiohttp.ClientError:
+            window.counts["fetch errors"] += 1
+            return
+        self.last_receipt = time.perf_counter()
+        window.on_changed(member, data)
 
     def _on_other(self) -> None:
         """Any other push (presence, follow): only note that traffic is still flowing."""
@@ -393,6 +414,9 @@ class Fleet:
             if self.server.is_ecsa and self.plan.vote_rate else []
         for member in self.members:
             member.last_seq.clear()
+        if self.server.is_ecsa:  # every page shows the window's indicator, as a page would say
+            await asyncio.gather(*(m.sio.call("where", {"indicator": indicator}) for m in self.members
+                                   if m.sio and m.sio.connected), return_exceptions=True)
         disconnects = self.disconnects
         self.window = window
         window.t0 = time.perf_counter() + LEAD_S

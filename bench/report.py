@@ -239,9 +239,11 @@ def votes_section(report: Report, fig: dict) -> str:
         errors = f["counts"].get("vote errors", 0)
         rows.append([n, ms(v["p50"]), ms(v["p95"]), ms(v["p99"]), v["n"], f["vote_drops"], ms(h["p50"]),
                      ms(h["p95"]), errors])
-    return ("## Structured change (ECSA): vote POST → every client's `changed` push (ms)\n\n"
-            "Timed from the POST's scheduled time to each client's receipt of `changed` for that event; "
-            "a receipt is matched to its vote by the voter's name in the message and the event id "
+    return ("## Structured change (ECSA): vote POST → the change visible on every client (ms)\n\n"
+            "Timed from the POST's scheduled time to when each client shows the change: its `changed` "
+            "push carries the changed blocks rendered for it, or, without them, once the client has "
+            "fetched each block as live.js does. Every client shows the indicator voted on. A receipt is "
+            "matched to its vote by the voter's name in the message and the event id "
             "(each voter has one vote in flight at a time).\n\n") + table(
         ["N", "p50", "p95", "p99", "receipts", "drops", "POST answered p50", "POST answered p95", "vote errors"], rows)
 

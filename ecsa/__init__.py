@@ -1,23 +1,34 @@
-"""ECSA Workshop: a live, multi-user worksheet for the experience of care improvement self-assessment."""
+"""ECSA Workshop: a live, multi-user worksheet for the experience of care improvement self-assessment.
+
+Importing `ecsa` (or any domain module in it: `ecsa.worksheet`, `ecsa.storage`…) loads no
+Flask: the domain runs, and is tested, without the web layer. Flask and its extensions are
+imported by `create_app()`, by `ecsa.views` and `ecsa.realtime`, and by the `htmx`
+singleton the first time it is asked for (tests/test_domain_imports.py holds this).
+"""
 
 from __future__ import annotations
 
-from flask import Flask, current_app
-from flask_htmx import HTMX
-from werkzeug.middleware.proxy_fix import ProxyFix
+import threading
+from typing import TYPE_CHECKING
 
 from . import config as config_module
 from .framework import load_framework
 from .once import Once
 from .workshops import Workshops
 
+if TYPE_CHECKING:
+    from flask import Flask
+    from flask_htmx import HTMX
+
 __version__ = "0.1.0"
 
-htmx = HTMX()
+_made_lock = threading.Lock()
 
 
 def create_app(config: dict | None = None) -> Flask:
     """Build the app: configuration, framework, session registry, views."""
+    from flask import Flask
+
     app = Flask(__name__, template_folder="../templates", static_folder="../static")
     app.config.from_mapping(config_module.defaults())
     app.config.update(config or {})
@@ -27,13 +38,29 @@ def create_app(config: dict | None = None) -> Flask:
     framework = load_framework(app.config["FRAMEWORK_PATH"])
     app.extensions["ecsa"] = Workshops(f"{app.config['DATA_DIR']}/sessions", framework)
     app.extensions["ecsa.once"] = Once()
-    htmx.init_app(app)
+    _htmx().init_app(app)
     from .views import register
     register(app)
     from .realtime import init_app as init_realtime
     init_realtime(app)
     trust_proxies(app)
     return app
+
+
+def __getattr__(name: str):
+    """`ecsa.htmx` (as in `from ecsa import htmx`): made, with Flask, on first use (PEP 562)."""
+    if name == "htmx":
+        return _htmx()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _htmx() -> HTMX:
+    """The one Flask-HTMX extension object, bound to each app by create_app()."""
+    with _made_lock:
+        if "htmx" not in globals():
+            from flask_htmx import HTMX
+            globals()["htmx"] = HTMX()  # from now on found directly, without __getattr__
+        return globals()["htmx"]
 
 
 def use_secret_key(app: Flask) -> None:
@@ -52,6 +79,7 @@ def trust_proxies(app: Flask) -> None:
     """
     proxies = app.config.get("TRUSTED_PROXIES", 0)
     if proxies:
+        from werkzeug.middleware.proxy_fix import ProxyFix
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
 
 
@@ -66,4 +94,5 @@ def compile_templates(app: Flask) -> int:
 
 def workshops() -> Workshops:
     """The current app's session registry."""
+    from flask import current_app  # already loaded by then: a dictionary look-up, not an import
     return current_app.extensions["ecsa"]

@@ -91,6 +91,10 @@ SETTINGS = {
     # How many reverse proxies in front of the app may say, in X-Forwarded-For/-Proto/-Host,
     # who the client is; with none trusted those headers are ignored (anyone can send them).
     "ECSA_TRUSTED_PROXIES": ("TRUSTED_PROXIES", whole_number(0), 0),
+    # The live layer's speed-ups that reach into Socket.IO's private internals (direct
+    # WebSocket writes, ecsa/realtime/transport.py): 1 uses them where the installed versions
+    # are the ones they were written for, 0 always runs the libraries' stock path.
+    "ECSA_FAST_TRANSPORT": ("FAST_TRANSPORT", zero_or_one, True),
 }
 
 

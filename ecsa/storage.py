@@ -6,6 +6,7 @@ atomic, fsynced replacement. Corrupt files are reported, never overwritten.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import secrets
@@ -180,6 +181,31 @@ class DurableStorage(Storage):
         self._in_transaction = False
 
 
+# TinyDB caches, per table, the next document id and query results, in private attributes
+# that a rollback must reset. Reset in place only under the version this was written for (the
+# pin in requirements.txt); under any other, checked once here, public calls only.
+TINYDB_WRITTEN_FOR = "4.9.0"
+TINYDB_FITS = tinydb.__version__ == TINYDB_WRITTEN_FOR
+if not TINYDB_FITS:
+    logging.getLogger(__name__).warning(
+        "storage: written for tinydb %s but %s is installed; a rolled-back change gets a new "
+        "TinyDB object (Table objects held across a rollback would keep stale caches)",
+        TINYDB_WRITTEN_FOR, tinydb.__version__)
+
+
+def _forget_caches(db: tinydb.TinyDB) -> tinydb.TinyDB:
+    """The TinyDB to use after a rollback: `db` with every table's caches reset (the
+    next document id and query results may reflect the dropped change)."""
+    if TINYDB_FITS:
+        # In place: Table objects survive, and callers may hold them.
+        for table in db._tables.values():
+            table._next_id = None
+            table.clear_cache()
+        return db
+    storage = db.storage
+    return tinydb.TinyDB(storage=lambda: storage)  # no tables made yet: no caches
+
+
 class SessionFile:
     """One session's TinyDB file with its single-writer lock."""
 
@@ -229,13 +255,9 @@ class SessionFile:
             self._depth -= 1
 
     def _rollback(self) -> None:
-        """Restore the committed state and drop TinyDB's per-table caches."""
+        """Restore the committed state and drop what TinyDB cached from the dropped change."""
         self.storage.rollback()
-        # Table objects survive (callers may hold them), so reset their caches
-        # in place: _next_id and query results may reflect the dropped change.
-        for table in self.db._tables.values():
-            table._next_id = None
-            table.clear_cache()
+        self.db = _forget_caches(self.db)
 
     @contextmanager
     def reading(self) -> Iterator[tinydb.TinyDB]:
@@ -249,7 +271,8 @@ class SessionFile:
 
 
 class SessionDirectory:
-    """The folder of session files: opens each at start-up and creates new ones."""
+    """The folder of session files: checks each at start-up, loads one when its room opens,
+    creates new ones. It keeps no file open: an open file belongs to its session's room."""
 
     def __init__(self, folder: str | os.PathLike):
         self.folder = os.path.abspath(os.fspath(folder))
@@ -257,7 +280,7 @@ class SessionDirectory:
             os.makedirs(self.folder, mode=0o700, exist_ok=True)
             os.chmod(self.folder, 0o700)  # makedirs' mode is filtered by umask
             _fsync_dir(os.path.dirname(self.folder))
-        self._files: dict[str, SessionFile] = {}
+        self._known: set[str] = set()  # sessions whose files were found usable
         self._creating: set[str] = set()  # ids being written by create(), outside the lock
         self._lock = threading.Lock()
 
@@ -265,36 +288,53 @@ class SessionDirectory:
         """File path for a session id."""
         return os.path.join(self.folder, f"{session_id}.json")
 
-    def open_all(self) -> list[CorruptSessionFile]:
-        """Open every session file; return (never overwrite) the corrupt ones."""
+    def open_all(self, check=None) -> list[CorruptSessionFile]:
+        """Read every session file once and remember the usable ones; return (never
+        overwrite) the others. `check(session_id, file)` may name a further reason
+        (a string) not to serve a file that parsed."""
         problems: list[CorruptSessionFile] = []
-        with self._lock:
-            for name in sorted(os.listdir(self.folder)):
-                path = os.path.join(self.folder, name)
-                if _is_tmp_name(name):
-                    # Only a writer killed mid-write leaves one; its target
-                    # still holds the previous complete version.
-                    with suppress(FileNotFoundError):
-                        os.unlink(path)
-                    continue
-                session_id, ext = os.path.splitext(name)
-                if ext != ".json" or session_id in self._files:
-                    continue
-                if not SESSION_ID_RE.fullmatch(session_id):
-                    problems.append(CorruptSessionFile(path, "file name is not a valid session id"))
-                    continue
-                try:
-                    self._files[session_id] = SessionFile(path)
-                except CorruptSessionFile as e:
-                    problems.append(e)
-                except OSError as e:
-                    problems.append(CorruptSessionFile(path, f"unreadable: {e}"))
+        for name in sorted(os.listdir(self.folder)):
+            path = os.path.join(self.folder, name)
+            if _is_tmp_name(name):
+                # Only a writer killed mid-write leaves one; its target
+                # still holds the previous complete version.
+                with suppress(FileNotFoundError):
+                    os.unlink(path)
+                continue
+            session_id, ext = os.path.splitext(name)
+            if ext != ".json":
+                continue
+            problem = self._problem(session_id, path, check)
+            if problem:
+                problems.append(problem)
+            else:
+                with self._lock:
+                    self._known.add(session_id)
         return problems
 
-    def get(self, session_id: str) -> SessionFile | None:
-        """The open session file for this id, or None."""
+    def _problem(self, session_id: str, path: str, check) -> CorruptSessionFile | None:
+        """Why one file found at start-up cannot be served, or None."""
+        if not SESSION_ID_RE.fullmatch(session_id):
+            return CorruptSessionFile(path, "file name is not a valid session id")
+        try:
+            file = SessionFile(path)
+            reason = check(session_id, file) if check else None
+        except CorruptSessionFile as e:
+            return e
+        except OSError as e:
+            return CorruptSessionFile(path, f"unreadable: {e}")
+        return CorruptSessionFile(path, reason) if reason else None
+
+    def load(self, session_id: str) -> SessionFile | None:
+        """A session's file, read from disk now (None if there is no usable one).
+
+        Each call makes a new reader and writer of the file: only the room registry calls
+        this, once per room, so a file has one writer (see ecsa/rooms.py).
+        """
         with self._lock:
-            return self._files.get(session_id)
+            if session_id not in self._known:
+                return None
+        return SessionFile(self._path(session_id))
 
     def create(self, session_id: str, tables: dict | None = None) -> SessionFile:
         """Create a session file holding tables (empty if None), written whole and durably.
@@ -310,14 +350,14 @@ class SessionDirectory:
         with self._lock:
             # Also refuse when only the file exists (e.g. a corrupt one):
             # creating must never overwrite anything on disk.
-            if session_id in self._files or session_id in self._creating or os.path.lexists(path):
+            if session_id in self._known or session_id in self._creating or os.path.lexists(path):
                 raise ValueError(f"session {session_id!r} already exists")
             self._creating.add(session_id)
         try:
             atomic_write(path, encoded)
             session = SessionFile(path, written=(encoded, tables or {}))
             with self._lock:
-                self._files[session_id] = session
+                self._known.add(session_id)
             return session
         finally:
             with self._lock:
@@ -326,9 +366,9 @@ class SessionDirectory:
     def set_aside(self, session_id: str) -> None:
         """Stop serving a session whose file turned out to be unusable (it stays on disk)."""
         with self._lock:
-            self._files.pop(session_id, None)
+            self._known.discard(session_id)
 
     def ids(self) -> list[str]:
-        """Ids of all open sessions, sorted."""
+        """Ids of all usable sessions, sorted."""
         with self._lock:
-            return sorted(self._files)
+            return sorted(self._known)

@@ -2,10 +2,14 @@
 
 Plain Python on plain dicts (as stored in TinyDB). `authorise` decides whether an event
 may happen; `apply` makes it happen. Both are pure, so the same rules serve the HTTP
-views, the live socket handlers and the tests.
+views, the live socket handlers and the tests. What each type of event means is declared
+once, in EVENT_TYPES at the end: adding one is an entry there plus its apply function.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
 
 from .events import Actor, Event
 from .textmerge import merge
@@ -16,13 +20,20 @@ NOT_STARTED, IN_DISCUSSION, AGREED = "not_started", "in_discussion", "agreed"
 STATE_LABELS = {NOT_STARTED: "Not started", IN_DISCUSSION: "In discussion", AGREED: "Agreed"}
 ACTION_STATUSES = {"open": "Open", "in_progress": "In progress", "done": "Done"}
 
-# Event types that change an indicator's content; all are refused while it is locked.
-CONTENT_EVENTS = {
-    "notes_saved", "evidence_added", "evidence_edited", "evidence_removed", "vote_cast",
-    "agreed_rating_set", "action_added", "action_edited", "action_removed",
-}
-FACILITATOR_ONLY = {"agreed_rating_set", "indicator_locked", "indicator_unlocked"}
-ITEM_LISTS = {"evidence": "evidence", "action": "actions"}
+
+
+@dataclass(frozen=True)
+class ItemKind:
+    """A kind of item a worksheet lists: evidence or actions."""
+
+    name: str         # as in URLs and in the names of its events: "evidence", "action"
+    list: str         # the worksheet's list of them
+    block: str        # the indicator page's block (DOM id) that shows them, with their forms
+    first_field: str  # where an error about the whole form is shown
+
+
+ITEM_KINDS = {kind.name: kind for kind in (ItemKind("evidence", "evidence", "evidence", "text"),
+                                           ItemKind("action", "actions", "actions", "what"))}
 
 
 class Forbidden(Exception):
@@ -55,14 +66,15 @@ def new_worksheet(indicator_id: str) -> dict:
 
 def find_item(ws: dict, kind: str, item_id: str) -> dict | None:
     """The evidence or action item with this id, if it is still there."""
-    return next((item for item in ws[ITEM_LISTS[kind]] if item["id"] == item_id), None)
+    return next((item for item in ws[ITEM_KINDS[kind].list] if item["id"] == item_id), None)
 
 
 def authorise(actor: Actor, ws: dict, event: Event) -> None:
     """Raise Forbidden, Locked or Conflict unless actor may make this change now."""
-    if event.type in FACILITATOR_ONLY and not actor.is_facilitator:
+    meaning = EVENT_TYPES[event.type]
+    if meaning.facilitator_only and not actor.is_facilitator:
         raise Forbidden("Only the facilitator can do that.")
-    if event.type in CONTENT_EVENTS and ws["lock"]:
+    if meaning.content and ws["lock"]:
         raise Locked("This indicator is agreed and locked. Ask the facilitator to unlock it.")
     if event.type == "indicator_locked" and ws["lock"]:
         raise Conflict("This indicator is already locked.")
@@ -70,13 +82,12 @@ def authorise(actor: Actor, ws: dict, event: Event) -> None:
         raise Conflict("Set the agreed rating before locking this indicator.")
     if event.type == "indicator_unlocked" and not ws["lock"]:
         raise Conflict("This indicator is not locked.")
-    if event.type.endswith(("_edited", "_removed")):
-        _authorise_item(actor, ws, event)
+    if meaning.item and meaning.apply is not _item_added:
+        _authorise_item(actor, ws, event, meaning.item)
 
 
-def _authorise_item(actor: Actor, ws: dict, event: Event) -> None:
+def _authorise_item(actor: Actor, ws: dict, event: Event, kind: str) -> None:
     """Anyone may edit an item; only its author or the facilitator may remove it."""
-    kind = event.type.split("_")[0]
     item = find_item(ws, kind, event.data["id"])
     if item is None:
         raise Conflict(f"That {kind} item has been removed by someone else.")
@@ -88,8 +99,9 @@ def _authorise_item(actor: Actor, ws: dict, event: Event) -> None:
 
 def apply(ws: dict, event: Event) -> None:
     """Change the worksheet as the (already authorised) event says."""
-    APPLY[event.type](ws, event)
-    if event.type in CONTENT_EVENTS and ws["state"] == NOT_STARTED:
+    meaning = EVENT_TYPES[event.type]
+    meaning.apply(ws, event)
+    if meaning.content and ws["state"] == NOT_STARTED:
         ws["state"] = IN_DISCUSSION
 
 
@@ -124,22 +136,22 @@ def _notes_saved(ws: dict, event: Event) -> None:
 def _item_added(ws: dict, event: Event) -> None:
     """Append a new evidence or action item, authored by the event's actor."""
     item = dict(event.data, author_id=event.actor_id, author_name=event.actor_name, at=event.at, rev=1)
-    ws[ITEM_LISTS[event.type.split("_")[0]]].append(item)
+    ws[ITEM_KINDS[EVENT_TYPES[event.type].item].list].append(item)
 
 
 def _item_edited(ws: dict, event: Event) -> None:
     """Update an item's fields and bump its revision."""
-    item = find_item(ws, event.type.split("_")[0], event.data["id"])
+    item = find_item(ws, EVENT_TYPES[event.type].item, event.data["id"])
     item.update({k: v for k, v in event.data.items() if k not in ("id", "rev")})
     item.update(rev=item["rev"] + 1, edited_by=event.actor_name, edited_at=event.at)
 
 
 def _item_removed(ws: dict, event: Event) -> None:
     """Remove an item; the audit log keeps what it said."""
-    kind = event.type.split("_")[0]
+    kind = EVENT_TYPES[event.type].item
     item = find_item(ws, kind, event.data["id"])
     event.data["removed"] = {k: v for k, v in item.items() if k not in ("rev",)}
-    ws[ITEM_LISTS[kind]].remove(item)
+    ws[ITEM_KINDS[kind].list].remove(item)
 
 
 def _vote_cast(ws: dict, event: Event) -> None:
@@ -171,13 +183,62 @@ def _indicator_unlocked(ws: dict, event: Event) -> None:
     ws["state"] = IN_DISCUSSION
 
 
-APPLY = {
-    "notes_saved": _notes_saved,
-    "evidence_added": _item_added, "action_added": _item_added,
-    "evidence_edited": _item_edited, "action_edited": _item_edited,
-    "evidence_removed": _item_removed, "action_removed": _item_removed,
-    "vote_cast": _vote_cast,
-    "agreed_rating_set": _agreed_rating_set,
-    "indicator_locked": _indicator_locked,
-    "indicator_unlocked": _indicator_unlocked,
-}
+@dataclass(frozen=True)
+class EventType:
+    """What one type of event means, declared once: who may, what it changes, whether a lock
+    refuses it, which blocks of the indicator page it changes, how it is announced."""
+
+    name: str
+    apply: Callable[[dict, Event], None] | None = None  # its change to an indicator's worksheet
+    facilitator_only: bool = False
+    content: bool = False           # changes what the indicator holds: refused while locked,
+                                    # and moves a not-started indicator into discussion
+    item: str | None = None         # the item kind it adds, edits or removes
+    blocks: tuple[str, ...] = ()    # indicator page blocks it changes ("status" too, unless "worksheet")
+    status: bool = True             # whether it can change the status block
+    verb: str = ""                  # announced as "<who> <verb> <indicator>" ("" : not announced)
+    live: str = "changed"           # what the room is sent: "changed" blocks, "presence", "sign_out"
+
+
+def _item_events(kind: str, block: str, noun: str) -> list[EventType]:
+    """The added, edited and removed events of one item kind."""
+    return [EventType(f"{kind}_added", _item_added, content=True, item=kind, blocks=(block,), verb=f"added {noun} to"),
+            EventType(f"{kind}_edited", _item_edited, content=True, item=kind, blocks=(block,), verb=f"edited {noun} on"),
+            EventType(f"{kind}_removed", _item_removed, content=True, item=kind, blocks=(block,),
+                      verb=f"removed {noun} from")]
+
+
+EVENT_TYPES = {meaning.name: meaning for meaning in [
+    EventType("notes_saved", _notes_saved, content=True, verb="saved notes on"),
+    # Live typing folded into the file (every 2 s, one per author): in the audit, not announced.
+    # The text reached every page as it was typed; only the overview line may change (a first
+    # note starts the discussion), so no page re-fetches a block for it.
+    EventType("notes_edited", status=False),
+    *_item_events("evidence", "evidence_list", "evidence"),
+    *_item_events("action", "actions_list", "an action"),
+    EventType("vote_cast", _vote_cast, content=True, blocks=("ratings_summary",), verb="rated"),
+    EventType("agreed_rating_set", _agreed_rating_set, facilitator_only=True, content=True,
+              blocks=("ratings_summary",), verb="set the agreed rating of"),
+    EventType("indicator_locked", _indicator_locked, facilitator_only=True, blocks=("worksheet",), verb="locked"),
+    EventType("indicator_unlocked", _indicator_unlocked, facilitator_only=True, blocks=("worksheet",),
+              verb="unlocked"),
+    # Session-wide events (no indicator): in the audit log, and told to the room as said.
+    EventType("session_created"),
+    EventType("session_updated", facilitator_only=True),
+    EventType("participant_joined", live="presence"),
+    EventType("facilitator_link_replaced", facilitator_only=True, live="sign_out"),
+    EventType("baseline_set", facilitator_only=True),
+]}
+
+
+def meaning_of(event_type: str) -> EventType:
+    """What an event type means; an audit entry of a type this version does not know (from an
+    imported record) is kept and shown, but changes nothing."""
+    return EVENT_TYPES.get(event_type) or EventType(event_type)
+
+
+def changed_blocks(event: Event) -> list[str]:
+    """The blocks of the indicator page that show what this event changed."""
+    meaning = meaning_of(event.type)
+    blocks = list(meaning.blocks)
+    return blocks if "worksheet" in blocks or not meaning.status else blocks + ["status"]

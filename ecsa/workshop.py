@@ -33,6 +33,7 @@ class Workshop:
 
     def __init__(self, file: SessionFile, framework: Framework, notes: SessionNotes, notify=None):
         self.file, self.framework, self.notes = file, framework, notes
+        self.room = None  # the live room this model works in (set by the registry)
         self.notify = notify or (lambda workshop, event: None)  # told of every committed event
 
     @property

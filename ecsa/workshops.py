@@ -11,6 +11,7 @@ from . import layout
 from .events import FACILITATOR, Actor, new_id, now_iso
 from .framework import Framework
 from .notes import SessionNotes
+from .rooms import Room, Rooms
 from .storage import CorruptSessionFile, SessionDirectory
 from .workshop import Workshop, new_secrets
 
@@ -29,25 +30,23 @@ def normalise_code(text: str) -> str:
 
 
 class Workshops:
-    """The registry of sessions in the data folder."""
+    """The registry of sessions in the data folder, and of their open rooms."""
 
-    def __init__(self, folder, framework: Framework):
+    def __init__(self, folder, framework: Framework, room_grace: float = 60.0):
         self.framework = framework
         self.directory = SessionDirectory(folder)
-        self.problems = self.directory.open_all()
         self._lock = threading.Lock()
-        self._notes: dict[str, SessionNotes] = {}
         self.listeners: list = []  # called with (workshop, event) after every committed change
         self._by_code: dict[str, str] = {}
-        for session_id in self.directory.ids():
-            self._open(session_id)
+        self.problems = self.directory.open_all(self._check)
         for problem in self.problems:
             log.error("%s", problem)
+        self.rooms = Rooms(self._load_room, self._close_room, grace=room_grace)
 
-    def _open(self, session_id: str) -> None:
-        """Check a session found at start-up and index its join code; set a damaged one aside
-        (reported, left untouched on disk, its pages answered with the damaged-file page)."""
-        file = self.directory.get(session_id)
+    def _check(self, session_id: str, file) -> str | None:
+        """Why a session found at start-up cannot be served (None: it can), indexing its join
+        code if it can. A damaged one is reported, left untouched on disk, and its pages
+        answered with the damaged-file page."""
         with file.reading() as db:
             tables = db.storage.read()
             reason = layout.problem(session_id, tables, {s.number for s in self.framework.sections})
@@ -56,40 +55,57 @@ class Workshops:
             reason = f"its join code is also session {self._by_code[code]}'s"
         if reason is None:
             reason = self._replay_notes(session_id, file)
-        if reason is not None:
-            self.directory.set_aside(session_id)
-            self.problems.append(CorruptSessionFile(file.path, reason))
-            return
-        self._by_code[code] = session_id
+        if reason is None:
+            self._by_code[code] = session_id
+        return reason
 
     def _replay_notes(self, session_id: str, file) -> str | None:
-        """Load the session's notes log now, so a log that cannot be replayed is found at
+        """Replay the session's notes log now, so a log that cannot be replayed is found at
         start-up rather than by the first person to open the session. Why not, or None."""
-        path = self._notes_log(session_id)
-        if not os.path.lexists(path):
+        if not os.path.lexists(self._notes_log(session_id)):
             return None
-        workshop = Workshop(file, self.framework, None, self._notify)
         try:
-            self._notes[session_id] = SessionNotes(path, workshop.stored_notes)
+            self._notes_for(session_id, file)
         except Exception as error:  # pycrdt and the log reader raise plain exceptions
-            return f"its notes log {path} cannot be replayed ({type(error).__name__}: {error})"
+            return f"its notes log cannot be replayed ({type(error).__name__}: {error})"
         return None
+
+    def _notes_for(self, session_id: str, file) -> SessionNotes:
+        """A session's live notes over its log, loading documents from its file."""
+        stored = Workshop(file, self.framework, None).stored_notes
+        return SessionNotes(self._notes_log(session_id), stored)
 
     def _notes_log(self, session_id: str) -> str:
         """Where a session's live notes updates are logged between folds."""
         return os.path.join(self.directory.folder, f"{session_id}.notes.log")
 
-    def get(self, session_id: str) -> Workshop | None:
-        """The session with this id, or None."""
-        file = self.directory.get(session_id)
-        if file is None:
+    def _load_room(self, session_id: str) -> Room | None:
+        """Load a session's room from disk (None if it has no usable file: it is set aside)."""
+        try:
+            file = self.directory.load(session_id)
+            return Room(session_id, file, self._notes_for(session_id, file)) if file else None
+        except Exception as error:  # damaged since start-up: report it, serve the rest
+            path = os.path.join(self.directory.folder, f"{session_id}.json")
+            problem = error if isinstance(error, CorruptSessionFile) else CorruptSessionFile(path, str(error))
+            log.error("%s", problem)
+            self.directory.set_aside(session_id)
+            self.problems.append(problem)
             return None
-        workshop = Workshop(file, self.framework, None, self._notify)
-        with self._lock:
-            if session_id not in self._notes:
-                self._notes[session_id] = SessionNotes(self._notes_log(session_id), workshop.stored_notes)
-        workshop.notes = self._notes[session_id]
+
+    def _close_room(self, room: Room) -> None:
+        """Before a room is let go: fold its typed notes into its file."""
+        self._workshop(room).fold_notes()
+
+    def _workshop(self, room: Room) -> Workshop:
+        """The model over a room."""
+        workshop = Workshop(room.file, self.framework, room.notes, self._notify)
+        workshop.room = room
         return workshop
+
+    def get(self, session_id: str) -> Workshop | None:
+        """The session with this id (its room opened if need be), or None."""
+        room = self.rooms.open(session_id) if isinstance(session_id, str) else None
+        return self._workshop(room) if room is not None else None
 
     def _notify(self, workshop: Workshop, event) -> None:
         """Tell every listener (the live layer) about a committed event."""
@@ -119,7 +135,8 @@ class Workshops:
                            framework=self.framework.reference())
             details.setdefault("continued_from", [])
             tables = layout.new_session(details, new_secrets(token), facilitator, perspective, history)
-            self.directory.create(session_id, tables)
+            file = self.directory.create(session_id, tables)
+            self.rooms.add(Room(session_id, file, self._notes_for(session_id, file)))
         except BaseException:
             with self._lock:
                 self._by_code.pop(code, None)
@@ -130,7 +147,7 @@ class Workshops:
 
     def _new_id(self) -> str:
         """A fresh session id not used in the folder."""
-        while (session_id := secrets.token_urlsafe(9)) in self.directory.ids():
+        while os.path.lexists(os.path.join(self.directory.folder, f"{(session_id := secrets.token_urlsafe(9))}.json")):
             pass
         return session_id
 

@@ -146,9 +146,9 @@ def test_a_client_event_named_disconnect_does_not_hide_it_from_the_room(app, fac
     fay = socketio.test_client(app, flask_test_client=facilitator.client, auth={"session": facilitator.session_id})
     pat.emit("disconnect", "transport close")
     pat.emit("connect", {"session": "nonsense"})
-    presence = app.extensions["ecsa.presence"]
-    assert len([c for c in presence.connections.values() if c.session_id == participant.session_id]) == 2
+    room = registry(app).get(participant.session_id).room
+    assert len(room.connections) == 2
     assert pat.is_connected() and pat.emit("where", {"indicator": "1a"}, callback=True) == {"ok": True}
     fay.disconnect()
     pat.disconnect()
-    assert [c for c in presence.connections.values() if c.session_id == participant.session_id] == []
+    assert room.connections == {}

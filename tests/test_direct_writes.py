@@ -1,5 +1,6 @@
-"""Direct WebSocket writes (ecsa/realtime/direct.py): order kept, a slow reader never
-blocks the sender, and a real server delivers every push in order over a WebSocket."""
+"""Direct WebSocket writes (the fast path in ecsa/realtime/transport.py): order kept, a slow
+reader never blocks the sender; and a real server, on either path (ECSA_FAST_TRANSPORT=1 or
+0), delivers every push in order and every binary message whole over a WebSocket."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from engineio import packet as eio_packet
 from wsproto.utilities import LocalProtocolError
 
 from conftest import SESSION_FORM
-from ecsa.realtime import direct, socketio
+from ecsa.realtime import socketio, transport
 
 
 class FakeConnection:
@@ -58,7 +59,7 @@ def pair():
 def test_a_reader_that_stops_reading_never_blocks_the_writer_and_loses_nothing(pair):
     writer_side, reader_side = pair
     lock = threading.Lock()
-    wire = direct.Wire(FakeConnection(), writer_side, lock)
+    wire = transport.Wire(FakeConnection(), writer_side, lock)
     message = "x" * 200
     finished = threading.Event()
 
@@ -83,7 +84,7 @@ def test_a_reader_that_stops_reading_never_blocks_the_writer_and_loses_nothing(p
 def test_writes_after_the_backlog_drains_go_straight_out_again(pair):
     writer_side, reader_side = pair
     lock = threading.Lock()
-    wire = direct.Wire(FakeConnection(), writer_side, lock)
+    wire = transport.Wire(FakeConnection(), writer_side, lock)
     with lock:
         for number in range(1000):
             wire.write(f"{number}:{'y' * 100}")
@@ -100,7 +101,7 @@ def test_writes_after_the_backlog_drains_go_straight_out_again(pair):
 def test_a_closed_connection_drops_writes_quietly(pair):
     writer_side, reader_side = pair
     connection = FakeConnection()
-    wire = direct.Wire(connection, writer_side, threading.Lock())
+    wire = transport.Wire(connection, writer_side, threading.Lock())
     reader_side.close()
     wire.write("to nobody")          # the peer is gone: no exception for the sender
     connection.connected = False
@@ -117,7 +118,7 @@ def test_a_connection_closing_this_very_moment_does_not_break_the_sender(pair):
     def refuse(event):
         raise LocalProtocolError("Connection cannot be used to send data")
     connection.send = refuse
-    wire = direct.Wire(connection, writer_side, threading.Lock())
+    wire = transport.Wire(connection, writer_side, threading.Lock())
     wire.write("to a closing connection")
     assert wire.backlog == [] and not wire.draining
 
@@ -129,7 +130,7 @@ class FakeEngineSocket:
 
 def test_the_queue_writes_what_waited_first_then_writes_directly(pair):
     writer_side, reader_side = pair
-    engine_queue = direct.DirectQueue()
+    engine_queue = transport.DirectQueue()
     for number in range(3):  # queued during the handshake, before the writer thread runs
         engine_queue.put(eio_packet.Packet(eio_packet.MESSAGE, f"early {number}"))
     websocket = type("WebSocket", (), {})()
@@ -141,7 +142,7 @@ def test_the_queue_writes_what_waited_first_then_writes_directly(pair):
     def engine_writer():  # what Engine.IO's writer thread does: wait on the queue
         got.put(engine_queue.get(timeout=0.1))
 
-    thread = direct.DaemonThread(target=engine_writer)
+    thread = transport.DaemonThread(target=engine_writer)
     thread.start()
     time.sleep(0.3)  # well past the writer's own timeout: once attached it waits for the close
     assert thread.is_alive() and engine_queue.wire is not None
@@ -153,7 +154,7 @@ def test_the_queue_writes_what_waited_first_then_writes_directly(pair):
 
 
 def test_before_the_upgrade_it_is_an_ordinary_queue():
-    engine_queue = direct.DirectQueue()
+    engine_queue = transport.DirectQueue()
     engine_queue.socket = FakeEngineSocket()
     engine_queue.socket.upgraded = False  # long-polling: the GET request reads the queue
     engine_queue.put(eio_packet.Packet(eio_packet.MESSAGE, "polled"))
@@ -191,6 +192,18 @@ def events(client: simple_websocket.Client, name: str, count: int, timeout: floa
     return found
 
 
+def acknowledged(client: simple_websocket.Client, timeout: float = 10) -> None:
+    """Read until the server has acknowledged the namespace connection ("40{sid}")."""
+    deadline = time.monotonic() + timeout
+    while True:
+        message = client.receive(timeout=max(0.01, deadline - time.monotonic()))
+        assert message is not None, "the connection was never acknowledged"
+        if message == "2":
+            client.send("3")
+        elif isinstance(message, str) and message.startswith("40"):
+            return
+
+
 def joined_cookie(base: str) -> tuple[str, str]:
     """Create a session over HTTP (the facilitator's cookie joins it); returns (cookie, session id)."""
     form = urlencode(SESSION_FORM, doseq=True).encode()
@@ -216,11 +229,6 @@ def test_a_websocket_gets_every_push_in_order_and_closes_cleanly(serving):
     client = websocket_client(base, cookie, session_id)
     assert events(client, "follow", 1)  # connected: the room told it about follow-me
     engine = socketio.server.eio
-    queues = [s.queue for s in list(engine.sockets.values())]
-    deadline = time.monotonic() + 5
-    while not any(q.wire for q in queues) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert any(isinstance(q, direct.DirectQueue) and q.wire for q in queues), "not writing directly"
 
     def push(start):
         with app.app_context():
@@ -243,12 +251,39 @@ def test_a_websocket_gets_every_push_in_order_and_closes_cleanly(serving):
     assert not [t for t in threading.enumerate() if t.name.startswith("ecsa-ws-backlog")]
 
 
-def test_binary_messages_sent_at_once_from_two_threads_arrive_whole(serving):
-    """A binary message is two packets (header, attachment): they must never interleave."""
+def test_with_the_fast_path_on_a_websocket_is_written_directly(serving):
     base, app = serving
+    if not app.extensions["ecsa.fast_transport"]:
+        pytest.skip("the fast transport is off (ECSA_FAST_TRANSPORT=0, or other library versions): "
+                    "Engine.IO's own writer threads send")
     cookie, session_id = joined_cookie(base)
     client = websocket_client(base, cookie, session_id)
     assert events(client, "follow", 1)
+    queues = [s.queue for s in list(socketio.server.eio.sockets.values())]
+    deadline = time.monotonic() + 5
+    while not any(q.wire for q in queues) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert any(isinstance(q, transport.DirectQueue) and q.wire for q in queues), "not writing directly"
+    client.close()
+
+
+def test_with_the_fast_path_off_engine_io_keeps_its_own_queues(serving):
+    base, app = serving
+    if app.extensions["ecsa.fast_transport"]:
+        pytest.skip("the fast transport is on: ECSA_FAST_TRANSPORT=0 runs this (as .ci/run does)")
+    cookie, session_id = joined_cookie(base)
+    client = websocket_client(base, cookie, session_id)
+    assert events(client, "follow", 1)
+    assert not any(isinstance(s.queue, transport.DirectQueue) for s in list(socketio.server.eio.sockets.values()))
+    client.close()
+
+
+def test_binary_messages_sent_at_once_from_two_threads_arrive_whole(serving):
+    """A binary message is two packets (header, attachment): nothing may come in between."""
+    base, app = serving
+    cookie, session_id = joined_cookie(base)
+    client = websocket_client(base, cookie, session_id)
+    acknowledged(client)  # python-socketio sends that itself, past the client manager
 
     def push(start):
         with app.app_context():
@@ -285,16 +320,16 @@ def test_a_device_that_vanishes_is_dropped_by_the_ping_and_leaves_the_presence_l
     watcher = websocket_client(base, cookie, session_id)
     vanishing = websocket_client(base, cookie, session_id)
     assert events(vanishing, "follow", 1)
-    presence = app.extensions["ecsa.presence"]
+    room = app.extensions["ecsa"].get(session_id).room
     deadline = time.monotonic() + 5
-    while len(presence.connections) < 2 and time.monotonic() < deadline:
+    while len(room.connections) < 2 and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert len(presence.connections) == 2
+    assert len(room.connections) == 2
     started, lists = time.monotonic(), []  # from now on `vanishing` never reads or answers a ping
-    while len(presence.connections) > 1 and time.monotonic() - started < 6:
+    while len(room.connections) > 1 and time.monotonic() - started < 6:
         lists += answer_pings(watcher, 0.1)  # the watcher's page stays alive
     dropped_after = time.monotonic() - started
-    assert len(presence.connections) == 1, "the silent device was never dropped"
+    assert len(room.connections) == 1, "the silent device was never dropped"
     assert dropped_after < 3.5  # interval + timeout (2 s) and a little
     lists += answer_pings(watcher, 0.5)
     assert watcher.connected and "Here now (1)" in lists[-1]["html"]  # the room was told

@@ -26,7 +26,8 @@ from markupsafe import escape
 from conftest import SESSION_FORM, Person
 from ecsa import create_app
 from ecsa.realtime import MAX_MESSAGE_BYTES, _origin_check, allowed_origin, broadcast, handlers, socketio
-from ecsa.realtime.broadcast import PRESENCE_GAP, PresenceGate
+from ecsa.realtime.broadcast import PRESENCE_GAP
+from ecsa.rooms import BURST, Room
 
 INDICATOR, OTHER_INDICATOR, OUT_OF_SCOPE = "1a", "2a", "19a"  # the session covers sections 1 and 2
 POLLING = "/socket.io/?EIO=4&transport=polling"
@@ -66,9 +67,9 @@ def drain(*clients) -> None:
 
 def settle(app, *clients) -> None:
     """Let presence lists still due (they come at most every PRESENCE_GAP) arrive, then drain."""
-    gate = app.extensions["ecsa.presence_gate"]
+    rooms = app.extensions["ecsa"].rooms
     deadline = time.monotonic() + 3
-    while gate.due and time.monotonic() < deadline:
+    while any(rooms.open(sid).presence_due for sid in rooms.open_ids()) and time.monotonic() < deadline:
         time.sleep(0.01)
     time.sleep(0.05)  # the last one is rendered and sent just after it stops being due
     drain(*clients)
@@ -184,7 +185,7 @@ def test_a_socket_without_the_cookie_or_without_naming_its_session_is_refused(ap
 def test_someone_joined_to_another_session_cannot_connect_to_this_one(app, facilitator, stranger):
     assert not connect(app, stranger, facilitator.session_id).is_connected()
     assert connect(app, stranger).is_connected()
-    assert app.extensions["ecsa.presence"].people(facilitator.session_id) == {}
+    assert app.extensions["ecsa"].get(facilitator.session_id).room.people() == {}
 
 
 def test_an_unknown_session_id_is_refused(app, facilitator):
@@ -297,7 +298,7 @@ def test_a_participant_cannot_turn_on_follow_me(app, rooms, facilitator):
     here, participant_page, _ = rooms
     ack = participant_page.emit("follow", {"on": True, "indicator": INDICATOR}, callback=True)
     assert ack["ok"] is False and "facilitator" in ack["error"]
-    assert app.extensions["ecsa.presence"].follow(facilitator.session_id).on is False
+    assert app.extensions["ecsa"].get(facilitator.session_id).room.following()["on"] is False
     assert "follow" not in received(here)
 
 
@@ -392,7 +393,7 @@ def test_a_message_over_256_kb_on_the_wire_is_refused_without_changing_anything(
     there = f"{POLLING}&sid={sid}"
     auth = json.dumps({"session": participant.session_id})
     assert browser.post(there, data=f"40{auth}", content_type="text/plain").status_code == 200
-    assert wait_for(lambda: len(app.extensions["ecsa.presence"].connections) == 1)
+    assert wait_for(lambda: len(app.extensions["ecsa"].get(participant.session_id).room.connections) == 1)
     before = file_bytes(app, facilitator)
     update = "x" * MAX_MESSAGE_BYTES
     huge = "42" + json.dumps(["notes_update", {"indicator": INDICATOR, "update": update}])
@@ -569,7 +570,7 @@ def test_disconnecting_removes_the_person(app, facilitator, participant):
     settle(app, here)
     pat.disconnect()
     presence_where(here, lambda html: "Pat Participant" not in html and "Here now (1)" in html)
-    assert set(app.extensions["ecsa.presence"].people(facilitator.session_id)) == {
+    assert set(app.extensions["ecsa"].get(facilitator.session_id).room.people()) == {
         p["id"] for p in workshop_of(app, facilitator).participants() if p["name"] == "Fay Facilitator"}
 
 
@@ -620,19 +621,22 @@ def test_follow_me_leads_everyone_and_late_joiners_catch_up(app, facilitator, pa
 
     assert fay.emit("follow", {"on": True, "indicator": INDICATOR}, callback=True) == {"ok": True}
     for page in (fay, pat):
-        assert received(page)["follow"] == [{"on": True, "indicator": INDICATOR}]
+        assert received(page)["follow"] == [{"on": True, "indicator": INDICATOR, "since": 1}]
 
     assert fay.emit("where", {"indicator": OTHER_INDICATOR}, callback=True) == {"ok": True}
     for page in (fay, pat):
-        assert received(page)["follow"] == [{"on": True, "indicator": OTHER_INDICATOR}]
+        assert received(page)["follow"] == [{"on": True, "indicator": OTHER_INDICATOR, "since": 1}]
 
     late = connect(app, join("Lee Late"))
-    assert received(late)["follow"] == [{"on": True, "indicator": OTHER_INDICATOR}]
+    assert received(late)["follow"] == [{"on": True, "indicator": OTHER_INDICATOR, "since": 1}]
 
     assert fay.emit("follow", {"on": False}, callback=True) == {"ok": True}
     for page in (fay, pat, late):
-        assert received(page)["follow"] == [{"on": False, "indicator": OTHER_INDICATOR}]
+        assert received(page)["follow"] == [{"on": False, "indicator": OTHER_INDICATOR, "since": 1}]
     assert "follow" not in received(elsewhere)
+    # Turned on again: a new `since`, so a "Stay here" chosen the first time lapses.
+    assert fay.emit("follow", {"on": True}, callback=True) == {"ok": True}
+    assert received(pat)["follow"] == [{"on": True, "indicator": OTHER_INDICATOR, "since": 2}]
 
 
 def test_a_participant_moving_does_not_move_the_followers(app, facilitator, participant):
@@ -641,7 +645,7 @@ def test_a_participant_moving_does_not_move_the_followers(app, facilitator, part
     drain(fay, pat)
     pat.emit("where", {"indicator": OTHER_INDICATOR}, callback=True)
     assert "follow" not in received(fay)
-    assert app.extensions["ecsa.presence"].follow(facilitator.session_id).indicator == INDICATOR
+    assert app.extensions["ecsa"].get(facilitator.session_id).room.following()["indicator"] == INDICATOR
 
 
 def test_without_follow_me_the_facilitator_moving_leads_no_one(app, facilitator, participant):
@@ -652,16 +656,19 @@ def test_without_follow_me_the_facilitator_moving_leads_no_one(app, facilitator,
 
 
 def test_a_new_page_learns_follow_me_is_off(app, facilitator):
-    assert received(connect(app, facilitator))["follow"] == [{"on": False, "indicator": None}]
+    assert received(connect(app, facilitator))["follow"] == [{"on": False, "indicator": None, "since": 0}]
 
 
 # ---- throttle -------------------------------------------------------------------------------
 
-def test_a_flooding_page_is_slowed_while_others_carry_on(app, rooms):
+def test_a_flooding_page_is_slowed_while_others_carry_on(app, rooms, facilitator):
     calm, flooder, _ = rooms
+    room = app.extensions["ecsa"].get(facilitator.session_id).room
+    now = room.clock()
+    room.clock = lambda: now  # however slowly this machine sends them, they arrive "at once"
     acks = [flooder.emit("where", {"indicator": INDICATOR}, callback=True) for _ in range(500)]
     refused = [ack for ack in acks if not ack["ok"]]
-    assert len(refused) > 300
+    assert len(refused) == 500 - BURST
     assert all("slow down" in ack["error"] for ack in refused)
     assert calm.emit("where", {"indicator": OTHER_INDICATOR}, callback=True) == {"ok": True}
     assert flooder.is_connected() and calm.is_connected()
@@ -681,11 +688,11 @@ def test_a_downloaded_record_holds_notes_typed_live_and_who_typed_them(rooms, fa
 # ---- the presence gate ----------------------------------------------------------------------
 
 def test_the_gate_lets_the_first_push_through_and_holds_one_for_the_rest_of_the_gap():
-    gate = PresenceGate(gap=10)
-    assert gate.claim("room") == 0.0                  # quiet until now: push at once
-    wait = gate.claim("room")
+    room, other = Room("room", None, None), Room("other room", None, None)
+    assert room.claim_presence(10) == 0.0             # quiet until now: push at once
+    wait = room.claim_presence(10)
     assert 9 < wait <= 10                             # within the gap: one push at its end
-    assert gate.claim("room") is None                 # already due: that push will show this too
-    assert gate.claim("other room") == 0.0            # rooms do not hold each other up
-    gate.sent("room")                                 # the due push renders now
-    assert 9 < gate.claim("room") <= 10               # a change after that render needs another
+    assert room.claim_presence(10) is None            # already due: that push will show this too
+    assert other.claim_presence(10) == 0.0            # rooms do not hold each other up
+    room.presence_sent()                              # the due push renders now
+    assert 9 < room.claim_presence(10) <= 10          # a change after that render needs another

@@ -238,7 +238,7 @@ def test_corrupt_session_file_is_reported_and_left_untouched(tmp_path, kind):
     assert bad.read_bytes() == CORRUPT_CONTENTS[kind]
     d = SessionDirectory(folder)
     d.open_all()
-    assert d.ids() == ["good"] and d.get("bad") is None
+    assert d.ids() == ["good"] and d.load("bad") is None
     with pytest.raises(ValueError):
         d.create("bad")  # a corrupt file is never replaced by an empty session
     assert bad.read_bytes() == CORRUPT_CONTENTS[kind]
@@ -265,9 +265,9 @@ def test_new_sessions_are_private_and_reopen_after_restart(tmp_path):
     restarted = SessionDirectory(folder)
     assert restarted.open_all() == []
     assert restarted.ids() == ["other", "ws-2024_A"]
-    with restarted.get("ws-2024_A").reading() as db:
+    with restarted.load("ws-2024_A").reading() as db:
         assert db.table("worksheet").all() == [{"text": "kept"}]
-    assert restarted.get("missing") is None
+    assert restarted.load("missing") is None
 
 
 @pytest.mark.parametrize("bad_id", ["", "a/b", "../x", "x.json", "a b", "é", "x" * 65, "ok\n"])
@@ -351,7 +351,7 @@ def test_acknowledged_writes_survive_kill_9(tmp_path, record_property):
         d = SessionDirectory(folder)
         assert d.open_all() == [], where
         assert os.listdir(folder) == ["crash.json"], f"temp file left {where}"
-        with d.get("crash").reading() as db:
+        with d.load("crash").reading() as db:
             assert len(db.table("docs")) == len(ns), where
         total_acked = len(ns)  # an unacknowledged but durable write is fine
     print(f"{CRASH_ROUNDS} rounds, {total_acked} docs, "

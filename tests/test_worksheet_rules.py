@@ -6,9 +6,13 @@ import pytest
 
 from ecsa.events import FACILITATOR, Actor, Event
 from ecsa.worksheet import (
-    AGREED, CONTENT_EVENTS, FACILITATOR_ONLY, IN_DISCUSSION, NOT_STARTED,
+    AGREED, EVENT_TYPES, IN_DISCUSSION, NOT_STARTED,
     Conflict, Forbidden, Locked, apply, authorise, find_item, new_worksheet,
 )
+
+# What the event table declares, as the rules below are tested against it.
+CONTENT_EVENTS = {name for name, meaning in EVENT_TYPES.items() if meaning.content}
+FACILITATOR_ONLY = {name for name, meaning in EVENT_TYPES.items() if meaning.facilitator_only and meaning.apply}
 
 FAY = Actor("f1", "Fay Facilitator", FACILITATOR)
 PAT = Actor("p1", "Pat Participant")
@@ -293,3 +297,14 @@ def test_refused_change_leaves_the_worksheet_untouched():
         with pytest.raises(Forbidden):
             authorise(PAT, ws, Event.by(PAT, event_type, "1a", **dict(data)))
     assert repr(ws) == before
+
+
+def test_every_event_type_is_declared_once_with_what_it_means():
+    """One table: each indicator event names its change; item events their kind; nothing is
+    worked out from the type's spelling."""
+    indicator_events = {name for name, meaning in EVENT_TYPES.items() if meaning.apply}
+    assert indicator_events == {
+        "notes_saved", "evidence_added", "evidence_edited", "evidence_removed", "action_added", "action_edited",
+        "action_removed", "vote_cast", "agreed_rating_set", "indicator_locked", "indicator_unlocked"}
+    assert {EVENT_TYPES[name].item for name in ("evidence_added", "action_removed")} == {"evidence", "action"}
+    assert all(meaning.verb for meaning in EVENT_TYPES.values() if meaning.apply)

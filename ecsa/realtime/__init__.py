@@ -8,15 +8,11 @@ they travel as Yjs updates, which merge without conflicts.
 
 from __future__ import annotations
 
-import threading
-
 from flask import Flask, current_app
-from engineio.payload import Payload
 from flask_socketio import SocketIO
 
 from .. import origins
-from . import direct
-from .presence import Presence
+from . import transport
 
 socketio = SocketIO()
 
@@ -24,10 +20,6 @@ socketio = SocketIO()
 # ping_interval + ping_timeout seconds, so presence stays honest.
 PING_INTERVAL, PING_TIMEOUT = 5, 5
 MAX_MESSAGE_BYTES = 256 * 1024
-# A long-polling request may carry many queued messages (a binary notes update counts
-# twice); Engine.IO's default of 16 silently drops the whole request beyond that. The
-# byte limit above still bounds what one request can carry.
-Payload.max_decode_packets = 512
 
 
 def allowed_origin(origin: str | None, environ: dict) -> bool:
@@ -43,19 +35,20 @@ def init_app(app: Flask) -> None:
     """Bind Socket.IO to the app (threading mode: one process, no eventlet) and its handlers."""
     app.config["ALLOWED_ORIGINS"] = origins.configured(app.config.get("PUBLIC_URL"),
                                                       app.config.get("ALLOWED_ORIGINS_LIST"))
-    app.extensions["ecsa.presence"] = Presence()
     # Imported before init_app: the first import registers the handlers on the singleton,
     # and init_app copies them onto each app's new server (imported after, only the first
     # app's server would have them, and a second app would accept any connection).
     from . import broadcast, handlers  # noqa: F401  (registers the socket handlers)
     # async_handlers=False: a socket's messages are handled in order on its own thread,
-    # so one person's edits reach the others in the order they were typed.
+    # so one person's edits reach the others in the order they were typed. The client
+    # manager hands each message to a socket in one piece (transport.WholeMessages).
     socketio.init_app(app, async_mode="threading", cors_allowed_origins=_origin_check(app),
                       ping_interval=PING_INTERVAL, ping_timeout=PING_TIMEOUT,
                       max_http_buffer_size=MAX_MESSAGE_BYTES, manage_session=False,
-                      async_handlers=False)
-    _send_whole_messages(socketio.server)
-    direct.install(socketio.server.eio)
+                      async_handlers=False, client_manager=transport.WholeMessages())
+    transport.allow_batched_polls()
+    fast = app.config.get("FAST_TRANSPORT", True)  # ECSA_FAST_TRANSPORT
+    app.extensions["ecsa.fast_transport"] = transport.install(socketio.server, fast)
     app.wsgi_app = _refuse_oversized_posts(app.wsgi_app)
     broadcast.init_app(app)
     app.jinja_env.globals["live_people"] = broadcast.people
@@ -78,38 +71,6 @@ def _refuse_oversized_posts(wsgi_app):
     return guarded
 
 
-def _send_whole_messages(server) -> None:
-    """Make each outgoing message with binary data reach a socket's queue in one piece.
-
-    python-socketio queues a message with binary data as several Engine.IO packets, one
-    after another. Two threads emitting to the same socket at once (a form post's push
-    and a notes update from a client that sends bytes) could interleave those packets and
-    garble both messages, so such sends go through one lock. A text message is a single
-    packet, queued atomically: those (all of ours) go straight through, so fan-outs to
-    different rooms never wait for each other.
-    """
-    lock = threading.RLock()
-    binary = server.packet_class.data_is_binary
-
-    def emit_whole(emit):
-        def send(event, data, *args, **kwargs):
-            if not binary(data):
-                return emit(event, data, *args, **kwargs)
-            with lock:
-                return emit(event, data, *args, **kwargs)
-        return send
-
-    def send_packet_whole(send_packet):
-        def send(eio_sid, pkt):
-            if not binary(pkt.data):
-                return send_packet(eio_sid, pkt)
-            with lock:
-                return send_packet(eio_sid, pkt)
-        return send
-    server.manager.emit = emit_whole(server.manager.emit)
-    server._send_packet = send_packet_whole(server._send_packet)
-
-
 def _origin_check(app: Flask):
     """The origin check bound to this app's configuration (it runs outside app context)."""
     def check(origin: str | None, environ: dict) -> bool:
@@ -117,7 +78,3 @@ def _origin_check(app: Flask):
             return allowed_origin(origin, environ)
     return check
 
-
-def presence() -> Presence:
-    """The current app's presence registry."""
-    return current_app.extensions["ecsa.presence"]

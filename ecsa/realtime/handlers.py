@@ -7,8 +7,6 @@ from the signed cookie checked at connect, the role and locks from the stored se
 from __future__ import annotations
 
 import base64
-import threading
-import time
 
 from flask import request, session
 from flask_socketio import ConnectionRefusedError, emit, join_room
@@ -16,42 +14,21 @@ from flask_socketio import ConnectionRefusedError, emit, join_room
 from .. import workshops
 from ..notes import NeedsResync
 from ..worksheet import Locked
-from . import presence, socketio
-from .broadcast import push_follow, push_presence, schedule_fold
-
-EVENTS_PER_SECOND, BURST = 40, 120
+from . import socketio
+from .broadcast import push_follow, push_presence, relay_notes, schedule_fold
 
 
-class Throttle:
-    """A token bucket per socket: a flooding client is refused, the others carry on."""
-
-    def __init__(self):
-        self.buckets: dict[str, tuple[float, float]] = {}
-        self.lock = threading.Lock()
-
-    def allow(self, sid: str) -> bool:
-        """Take one token for sid, if it has one."""
-        now = time.monotonic()
-        with self.lock:
-            tokens, last = self.buckets.get(sid, (BURST, now))
-            tokens = min(BURST, tokens + (now - last) * EVENTS_PER_SECOND)
-            self.buckets[sid] = (tokens - 1, now) if tokens >= 1 else (tokens, now)
-            return tokens >= 1
-
-    def forget(self, sid: str) -> None:
-        """Drop a closed socket's bucket."""
-        with self.lock:
-            self.buckets.pop(sid, None)
-
-
-throttle = Throttle()
+def _room():
+    """The room this socket is connected to, if it is."""
+    return workshops().rooms.of_socket(request.sid)
 
 
 def _caller():
     """The workshop and actor behind this socket, as the server knows them, or (None, None).
     (A facilitator's socket is refused once the facilitator link it came with is replaced.)"""
-    connection = presence().get(request.sid)
-    workshop = workshops().get(connection.session_id) if connection else None
+    room = _room()
+    connection = room.connection(request.sid) if room else None
+    workshop = workshops().get(room.session_id) if connection else None
     actor = workshop.signed_in(connection.participant_id, connection.generation) if workshop else None
     return (workshop, actor) if actor else (None, None)
 
@@ -91,7 +68,7 @@ def refused(message: str) -> dict:
 @socketio.on("connect")
 def on_connect(auth):
     """A page connects: only with a joined-session cookie; it joins that session's room."""
-    if presence().get(request.sid):
+    if _room():
         return None  # a client sending an event named "connect": not a connection
     session_id = auth.get("session") if isinstance(auth, dict) else None
     workshop = workshops().get(session_id) if isinstance(session_id, str) else None
@@ -99,11 +76,11 @@ def on_connect(auth):
     actor = workshop.signed_in(_cookie_part("joined").get(session_id), generation) if workshop else None
     if actor is None:
         raise ConnectionRefusedError("Join the session before connecting.")
-    presence().connect(request.sid, session_id, actor.id, generation if actor.is_facilitator else None)
+    workshop.room.connect(request.sid, actor.id, generation if actor.is_facilitator else None)
+    workshops().rooms.joined(request.sid, workshop.room)
     join_room(session_id)
     push_presence(workshop)
-    follow = presence().follow(session_id)
-    emit("follow", {"on": follow.on, "indicator": follow.indicator})
+    emit("follow", workshop.room.following())
 
 
 def _cookie_part(name: str) -> dict:
@@ -117,17 +94,16 @@ def on_disconnect(reason=None):
     """A page goes away (or is dropped by the ping): everyone else's presence list updates."""
     if socketio.server.manager.is_connected(request.sid, "/"):
         return  # a client sending an event named "disconnect": it is still connected
-    throttle.forget(request.sid)
-    connection = presence().disconnect(request.sid)
-    workshop = workshops().get(connection.session_id) if connection else None
-    if workshop:
-        push_presence(workshop)
+    room = workshops().rooms.left(request.sid)
+    if room and room.disconnect(request.sid):
+        push_presence(workshops().get(room.session_id))
 
 
 def guarded(handler):
     """Wrap a handler: throttle, and resolve the caller (refusing unknown sockets)."""
     def wrapper(data=None):
-        if not throttle.allow(request.sid):
+        room = _room()
+        if room and not room.allow(request.sid):
             return refused("Too many messages: slow down.")
         workshop, actor = _caller()
         if actor is None:
@@ -143,13 +119,11 @@ def guarded(handler):
 def on_where(workshop, actor, data):
     """A page says which indicator it shows (or none); the room's presence updates, and
     when the facilitator moves with follow-me on, every follower is told where to go."""
-    indicator = _indicator(workshop, data)
-    if presence().move(request.sid, indicator):
+    indicator, room = _indicator(workshop, data), workshop.room
+    if room.move(request.sid, indicator):
         push_presence(workshop)
-    follow = presence().follow(workshop.id)
-    if actor.is_facilitator and follow.on and indicator and indicator != follow.indicator:
-        follow.indicator = indicator
-        push_follow(workshop, follow)
+    if actor.is_facilitator and indicator and room.lead_to(indicator):
+        push_follow(workshop)
     return {"ok": True}
 
 
@@ -158,7 +132,7 @@ def on_where(workshop, actor, data):
 def on_typing(workshop, actor, data):
     """A page says its person is typing in an indicator; the room sees who types where."""
     indicator = _indicator(workshop, data)
-    if indicator and presence().typing(request.sid, indicator):
+    if indicator and workshop.room.typing(request.sid, indicator):
         push_presence(workshop, again_after=True)
     return {"ok": True}
 
@@ -196,8 +170,7 @@ def on_notes_update(workshop, actor, data):
         return dict(refused(str(behind)), resync=True)
     except ValueError as bad:
         return refused(str(bad))
-    emit("notes_update", {"indicator": indicator, "update": text(update)},
-         to=workshop.id, include_self=False)
+    relay_notes(workshop, indicator, text(update), request.sid)
     schedule_fold(workshop)
     return {"ok": True}
 
@@ -208,8 +181,6 @@ def on_follow(workshop, actor, data):
     """The facilitator turns follow-me on or off; every page in the room is told."""
     if not actor.is_facilitator:
         return refused("Only the facilitator can lead with follow-me.")
-    follow = presence().follow(workshop.id)
-    follow.on = bool(data.get("on"))
-    follow.indicator = _indicator(workshop, data) or follow.indicator
-    push_follow(workshop, follow)
+    workshop.room.set_follow(bool(data.get("on")), _indicator(workshop, data))
+    push_follow(workshop)
     return {"ok": True}

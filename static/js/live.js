@@ -128,6 +128,17 @@
     fetchInto(target, url + "?block=" + encodeURIComponent(id));
   }
 
+  /* A block the server rendered for this page and pushed: swapped in as a fetch would be,
+     and kept back in the same cases (unsaved input in it; a fetch of it under way, which
+     could land later with older content, so it is fetched again instead). */
+  function swapIn(id, html, force) {
+    var target = document.getElementById(id);
+    if (!target || busyWith(id, function () { refresh(id, force); })) return;
+    if (!force && dirtyFields(target).length) { target.dataset.stale = "1"; return; }
+    if (force) showUnsent(unsentFrom(target), "This indicator was locked before your text was saved.");
+    htmx.swap(target, html, { swapStyle: "outerHTML" });
+  }
+
   /* A swap the person asked for (Edit, Remove, Cancel, a save) must not wipe what they
      typed in *another* form of the same block, such as a half-written new item. */
   var keptValues = null;
@@ -167,7 +178,11 @@
 
   function onChanged(change) {
     if (change.indicator && change.indicator === data("indicator")) {
-      change.blocks.forEach(function (block) { refresh(block, block === "worksheet"); });
+      change.blocks.forEach(function (block) {
+        var html = change.html && change.html[block];
+        if (html) swapIn(block, html, block === "worksheet");
+        else refresh(block, block === "worksheet");
+      });
       if (change.notes && window.ECSA.notes) window.ECSA.notes.resync();
     }
     if (change.indicator) refreshOverviewItem(change.indicator);
@@ -191,18 +206,99 @@
     el.outerHTML = message.html;   // rendered and escaped by the server's template
   }
 
+  /* Follow-me never strands anyone: a page with unsaved input is not moved, and its bar
+     says where the facilitator is, with a link there. Going there (by the link or "Follow
+     the facilitator") first puts the unsaved text in the "Not saved" box, which is kept
+     across pages. "Stay here" is remembered for this tab (sessionStorage), so a reload or
+     a reconnect does not drag the person back. */
+
+  function indicatorUrl(indicator) { return data("indicatorBase") + encodeURIComponent(indicator); }
+
+  function unsavedHere() {
+    return dirtyFields(document.getElementById("maincontent") || document.body);
+  }
+
   function goTo(indicator) {
-    var url = data("indicatorBase") + encodeURIComponent(indicator);
-    if (dirtyFields(document.getElementById("maincontent") || document.body).length) {
-      showFollow();  // never navigate away from unsaved input: offer the link instead
-      return;
-    }
+    if (unsavedHere().length) { showFollow(); return; }  // never navigate away from unsaved input
     var link = document.createElement("a");
-    link.href = url;
+    link.href = indicatorUrl(indicator);
     link.hidden = true;
     document.body.appendChild(link);
     htmx.process(link);
     link.click();
+  }
+
+  var afterMove = null;  // to announce once the page has changed
+  var HELD_BACK = " This page stayed here because it has text you have not saved.";
+
+  /* The person chose to go where the facilitator is: keep what they had not saved. */
+  function followNow() {
+    stayHere(false);
+    if (!follow.indicator || follow.indicator === data("indicator")) { showFollow(); return; }
+    var texts = unsentFrom(document.getElementById("maincontent") || document.body);
+    showUnsent(texts, "You went to follow the facilitator before this text was saved.");
+    // The page change replaces the announcer: say it once the next page is in.
+    if (texts.length) afterMove = "Your unsaved text is in the Not saved box at the top of the page.";
+    // Now in the box: cleared here, so it is neither carried into the next page's forms
+    // (see htmx:afterSwap) nor saved twice.
+    unsavedHere().forEach(function (field) {
+      if (field.tagName === "SELECT") {
+        Array.prototype.forEach.call(field.options, function (o) { o.selected = o.defaultSelected; });
+      } else if (field.type === "radio" || field.type === "checkbox") field.checked = field.defaultChecked;
+      else field.value = field.defaultValue;
+    });
+    goTo(follow.indicator);
+  }
+
+  function stayKey() { return "ecsa.follow.stay." + data("session"); }
+
+  /* "Stay here", for this tab: in memory, and in sessionStorage so it survives a reload. The
+     value is the follow-me it was chosen in (`since`, when the server sends one). */
+  function stayHere(on) {
+    steppedAway = on;
+    try {
+      if (on) window.sessionStorage.setItem(stayKey(), String(follow.since || "on"));
+      else window.sessionStorage.removeItem(stayKey());
+    } catch (e) { /* storage switched off: remembered in this page only */ }
+  }
+
+  function stayRemembered() {
+    try {
+      var kept = window.sessionStorage.getItem(stayKey());
+      return kept !== null && (!follow.since || kept === String(follow.since));
+    } catch (e) { return false; }
+  }
+
+  /* What the bar says to a participant: [text, indicator to link or null, held back?]. */
+  function followWords() {
+    if (!follow.on) return ["", null, false];
+    var here = data("indicator"), there = follow.indicator;
+    if (!there || (there === here && !steppedAway)) return ["Following the facilitator.", null, false];
+    if (steppedAway) return ["The facilitator is on ", there, false];
+    return ["The facilitator is on ", there, unsavedHere().length > 0];
+  }
+
+  /* The status line is a polite live region: written a moment after the bar is shown (a
+     region must be in the accessibility tree before its change is announced), and only
+     when what it says changes. */
+  var statusTimer = null;
+  function setStatus(words) {
+    var status = document.getElementById("follow-status");
+    var key = words.join("|");
+    if (!status || status.dataset.says === key) return;
+    status.dataset.says = key;
+    window.clearTimeout(statusTimer);
+    statusTimer = window.setTimeout(function () {
+      status.textContent = words[0];
+      if (!words[1]) return;
+      var link = document.createElement("a");
+      link.id = "follow-link";
+      link.href = indicatorUrl(words[1]);
+      link.textContent = words[1];
+      status.appendChild(link);
+      status.appendChild(document.createTextNode("."));
+      if (words[2]) status.appendChild(document.createTextNode(HELD_BACK));
+    }, 50);
   }
 
   function showFollow() {
@@ -215,14 +311,12 @@
       toggle.setAttribute("aria-pressed", follow.on ? "true" : "false");
       toggle.textContent = follow.on ? "Follow me: on" : "Follow me: off";
     }
-    var status = document.getElementById("follow-status");
-    if (status && !facilitator) {
-      status.textContent = !follow.on ? "" : steppedAway
-        ? "The facilitator is on " + (follow.indicator || "the overview") + "."
-        : "Following the facilitator.";
-    }
+    if (facilitator) return;
+    var words = followWords();
+    setStatus(words);
+    if (words[2]) bar.dataset.held = "1"; else delete bar.dataset.held;
     var back = document.getElementById("follow-back");
-    if (back) back.hidden = !(follow.on && (steppedAway || follow.indicator !== data("indicator")));
+    if (back) back.hidden = !(follow.on && (steppedAway || words[1]));
     var away = document.getElementById("follow-away");
     if (away) away.hidden = !(follow.on && !steppedAway);
   }
@@ -230,10 +324,24 @@
   function onFollow(message) {
     var wasOn = follow.on;
     follow = message;
-    if (follow.on && !wasOn) { steppedAway = false; announce("The facilitator turned on follow-me."); }
+    if (!follow.on) {
+      stayHere(false);
+      if (wasOn && data("facilitator") !== "1") announce("The facilitator turned off follow-me.");
+    } else if (!wasOn) {
+      steppedAway = stayRemembered();  // a reload, or follow-me just turned on
+    }
     showFollow();
     if (data("facilitator") !== "1" && follow.on && !steppedAway && follow.indicator &&
         follow.indicator !== data("indicator")) goTo(follow.indicator);
+  }
+
+  // Typing into (or clearing) a form may change whether a held-back page has unsaved text.
+  document.addEventListener("input", function () { if (follow.on && data("facilitator") !== "1") showFollow(); });
+
+  /* A button that hid itself hands keyboard focus to the one that took its place. */
+  function keepFocus(clicked, next) {
+    var other = document.getElementById(next);
+    if (clicked.hidden && other && !other.hidden && document.activeElement !== other) other.focus();
   }
 
   document.addEventListener("click", function (event) {
@@ -241,10 +349,18 @@
     if (id === "follow-toggle") {
       send("follow", { on: !follow.on, indicator: data("indicator") || null });
     } else if (id === "follow-away") {
-      steppedAway = true; showFollow();
-    } else if (id === "follow-back") {
-      steppedAway = false; showFollow();
-      if (follow.indicator) goTo(follow.indicator);
+      stayHere(true); showFollow();
+      keepFocus(event.target, "follow-back");
+    } else if (id === "follow-back" || (id === "follow-link" && !event.ctrlKey && !event.metaKey &&
+                                          !event.shiftKey && !event.button)) {
+      event.preventDefault();
+      followNow();
+      keepFocus(event.target, "follow-away");
+    } else if (id === "unsent-clear") {
+      var box = document.getElementById("unsent");
+      box.querySelector("textarea").value = "";
+      box.hidden = true;
+      announce("The Not saved box was cleared.");
     }
   });
 
@@ -299,7 +415,11 @@
   document.addEventListener("htmx:afterSettle", function (event) {
     connect();
     refreshStale();
-    if (event.detail && event.detail.target === document.body) { sayWhere(); showFollow(); }
+    if (event.detail && event.detail.target === document.body) {
+      sayWhere();
+      if (afterMove) { announce(afterMove); afterMove = null; }
+    }
+    showFollow();  // a page change, or a save that leaves this page with nothing unsaved
     if (window.ECSA.notes) window.ECSA.notes.attach();
   });
   document.addEventListener("DOMContentLoaded", function () {

@@ -1,0 +1,138 @@
+"""`python -m bench.rooms_memory`: do rooms give their memory back?
+
+Serves the app in this process (Werkzeug's threaded server with simple-websocket, as
+`python app.py` does) and drives it from a second process: N sessions are created over
+HTTP, each with a facilitator's page connected over a real WebSocket (python-socketio's
+AsyncClient) and showing an indicator; then every page disconnects and the rooms' grace
+period passes. Prints this process's resident memory and the live room objects before,
+at the peak and after. Target (issue #12): after within 10% of before, zero rooms left.
+
+Only the server lives in the measured process. "Before" is taken after a warm-up session
+has come and gone, so what the first session loads for good (templates, pycrdt, the
+socket machinery) is not counted as a leak.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ctypes
+import gc
+import logging
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+GRACE = 1.0  # seconds an idle room stays open here (the app's default is 60)
+CONNECTING_AT_ONCE = 50
+
+
+def rss_mib() -> float:
+    """This process's resident memory, in MiB, once freed heap is handed back to the system."""
+    gc.collect()
+    try:  # glibc keeps freed memory for reuse; what it can return, it returns here
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except OSError:
+        pass
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:")) / 1024
+
+
+# ---- the client process -----------------------------------------------------------------
+
+async def clients(base: str, count: int) -> None:
+    """Open count sessions with a connected page each; close them all when told."""
+    import aiohttp
+    import socketio
+
+    from bench.loadgen import SESSION_FORM
+    pages, gate = [], asyncio.Semaphore(CONNECTING_AT_ONCE)
+
+    async def one(http) -> None:
+        async with gate:
+            async with http.post(f"{base}/sessions", data=SESSION_FORM, allow_redirects=False) as created:
+                session_id = created.headers["Location"].split("/")[2]
+                cookie = created.cookies["ecsa"].value
+            page = socketio.AsyncClient(reconnection=False)
+            await page.connect(base, headers={"Cookie": f"ecsa={cookie}"}, auth={"session": session_id},
+                               transports=["websocket"])
+            await page.call("where", {"indicator": "1a"})
+            pages.append(page)
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
+        await asyncio.gather(*(one(http) for _ in range(count)))
+    print(f"open {len(pages)}", flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    await asyncio.gather(*(page.disconnect() for page in pages))
+    print("closed", flush=True)
+
+
+# ---- the server process (measured) -------------------------------------------------------
+
+def serve():
+    """The app on a free loopback port in background threads: (app, base URL, server)."""
+    from werkzeug.serving import make_server
+
+    from ecsa import compile_templates, create_app
+    from ecsa.serving import RequestHandler
+    app = create_app({"DATA_DIR": tempfile.mkdtemp(prefix="ecsa-rooms-bench-") + "/data"})
+    compile_templates(app)
+    app.extensions["ecsa"].rooms.grace = GRACE
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=RequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return app, f"http://127.0.0.1:{server.server_port}", server
+
+
+def drive(base: str, count: int, rooms) -> tuple[float, int, float]:
+    """Run the client process for count sessions: (RSS at the peak, rooms at the peak, seconds to open)."""
+    from ecsa.realtime import socketio
+    started, threads = time.monotonic(), threading.active_count()
+    child = subprocess.Popen([sys.executable, "-m", "bench.rooms_memory", "--clients", base, str(count)],
+                             cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    opened = child.stdout.readline().split()
+    assert opened == ["open", str(count)], f"the client process said {opened}"
+    took, peak, alive = time.monotonic() - started, rss_mib(), rooms.alive()
+    child.stdin.write("close\n")
+    child.stdin.flush()
+    assert child.stdout.readline().strip() == "closed"
+    child.wait(60)
+    # Each socket's threads (Engine.IO's ping loop sleeps up to the 5 s ping interval) end,
+    # and Engine.IO forgets the socket, a few seconds after it closes; the rooms close after
+    # their grace period. Until all that is done, what they hold is still in use.
+    engine, deadline = socketio.server.eio, time.monotonic() + 180
+    while (rooms.open_ids() or engine.sockets or threading.active_count() > threads) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return peak, alive, took
+
+
+def main() -> None:
+    """Measure and print (or, with --clients, be the client process)."""
+    parser = argparse.ArgumentParser(prog="python -m bench.rooms_memory")
+    parser.add_argument("--sessions", type=int, default=1000)
+    parser.add_argument("--clients", nargs=2, metavar=("BASE", "N"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.clients:
+        return asyncio.run(clients(args.clients[0], int(args.clients[1])))
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    app, base, server = serve()
+    rooms = app.extensions["ecsa"].rooms
+    drive(base, 1, rooms)  # warm-up
+    before, alive_before, objects_before = rss_mib(), rooms.alive(), len(gc.get_objects())
+    peak, alive_peak, took = drive(base, args.sessions, rooms)
+    after, alive_after, objects_after = rss_mib(), rooms.alive(), len(gc.get_objects())
+    server.shutdown()
+    print(f"{args.sessions} sessions, each with a page on a real WebSocket, opened in {took:.1f} s")
+    print(f"server RSS before {before:.1f} MiB, peak {peak:.1f} MiB, after {after:.1f} MiB "
+          f"({(after - before) / before * 100:+.1f}% of before; target within 10%)")
+    print(f"live rooms: before {alive_before}, peak {alive_peak}, after {alive_after} (target 0)")
+    print(f"Python objects the collector tracks: before {objects_before:,}, after {objects_after:,} "
+          f"({objects_after - objects_before:+,})")
+
+
+if __name__ == "__main__":
+    main()
