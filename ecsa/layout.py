@@ -33,7 +33,8 @@ def new_session(details: dict, secrets: dict, facilitator: Actor, perspective: s
         created.pop("id")
         audit.append(created)
     return {"session": _rows([details]), "secrets": _rows([secrets]), "participants": _rows(people),
-            "worksheets": _rows(history.get("worksheets", [])), "audit": _rows(audit)}
+            "worksheets": _rows(history.get("worksheets", [])), "audit": _rows(audit),
+            "baseline": _rows([history["baseline"]] if history.get("baseline") else [])}
 
 
 def participant_row(actor: Actor, perspective: str) -> dict:

@@ -25,7 +25,8 @@ SCHEMA_ID, SCHEMA_VERSION = "ecsa-record", 1
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
 MAX_DEPTH = 12
 # Fields a fresh export regenerates; everything else survives export -> import -> export.
-REGENERATED = ("exported_at", "session.id", "session.created_at", "session.continued_from")
+# `baseline` too: a session continued from a record is compared with that record.
+REGENERATED = ("exported_at", "session.id", "session.created_at", "session.continued_from", "baseline")
 
 
 class RecordError(ValueError):
@@ -45,8 +46,9 @@ def _validator() -> jsonschema_rs.Draft202012Validator:
     return jsonschema_rs.Draft202012Validator(schema())
 
 
-def export(workshop) -> dict:
-    """The whole session as a record."""
+def export(workshop, audit: bool = True) -> dict:
+    """The whole session as a record (without its audit log if audit is False: the overview's
+    live summary has no use for thousands of events, and must take milliseconds)."""
     framework, details, sheets = workshop.framework, workshop.details, workshop.worksheets()
     wanted = {i.id for i in framework.indicators(details["scope"])} | set(sheets)
     return {
@@ -60,8 +62,23 @@ def export(workshop) -> dict:
                          for p in workshop.participants()],
         "indicators": [_indicator(framework, indicator, sheets.get(indicator.id))
                        for indicator in framework.indicators() if indicator.id in wanted],
-        "audit": [event.to_dict() for event in workshop.audit()],
-    }
+        "audit": [event.to_dict() for event in workshop.audit()] if audit else [],
+    } | _baseline_part(workshop.baseline())
+
+
+def _baseline_part(baseline: dict | None) -> dict:
+    """The optional `baseline` field: the earlier assessment compared with, if there is one."""
+    return {"baseline": {"source": baseline["source"], "ratings": baseline["ratings"]}} if baseline else {}
+
+
+def baseline_of(earlier: dict) -> dict:
+    """What a session keeps of an earlier record to compare with: where it came from and its
+    agreed ratings (checked by `read_import` first)."""
+    session = earlier["session"]
+    return {"source": {"session_id": session["id"], "title": session["title"], "date": session["date"],
+                       "exported_at": earlier["exported_at"]},
+            "ratings": {indicator["id"]: indicator["agreed_rating"]["value"]
+                        for indicator in earlier["indicators"] if indicator["agreed_rating"]}}
 
 
 def _indicator(framework: Framework, indicator, ws: dict | None) -> dict:
@@ -223,6 +240,10 @@ def _check_content(record: dict, framework: Framework) -> None:
             raise RecordError(f"Indicator {indicator['id']} has a rating outside the framework's scale.")
         if any(action["due"] is not None and not is_iso_date(action["due"]) for action in indicator["actions"]):
             raise RecordError(f"Indicator {indicator['id']} has an action whose due date is not a real date.")
+    for indicator_id, value in (record.get("baseline") or {}).get("ratings", {}).items():
+        if framework.indicator(indicator_id) is None or value not in levels:
+            raise RecordError(f"The record's earlier assessment rates {indicator_id!r} in a way "
+                              "the framework does not allow.")
 
 
 def history(record: dict) -> dict:
@@ -232,6 +253,7 @@ def history(record: dict) -> dict:
                          for p in record["participants"]],
         "worksheets": [_worksheet(indicator) for indicator in record["indicators"]],
         "audit": record["audit"],
+        "baseline": baseline_of(record),
     }
 
 

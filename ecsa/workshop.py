@@ -234,6 +234,23 @@ class Workshop:
         self.notify(self, event)
         return event
 
+    def baseline(self) -> dict | None:
+        """The earlier assessment this session is compared with, if any."""
+        with self.file.reading() as db:
+            found = db.table("baseline").get(doc_id=1)
+        return dict(found) if found else None
+
+    def set_baseline(self, actor: Actor, baseline: dict) -> Event:
+        """Compare this session with an earlier assessment (facilitator only)."""
+        if not actor.is_facilitator:
+            raise worksheet.Forbidden("Only the facilitator can choose an earlier assessment to compare with.")
+        with self.file.transaction() as db:
+            db.table("baseline").truncate()
+            db.table("baseline").insert(baseline)
+            event = append_event(db, Event.by(actor, "baseline_set", **baseline["source"]))
+        self.notify(self, event)
+        return event
+
     def join(self, name: str, perspective: str, role: str = PARTICIPANT) -> Actor:
         """Add a participant (or the facilitator) and record that they joined."""
         actor = Actor(new_id(), name, role)

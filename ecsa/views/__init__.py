@@ -28,8 +28,8 @@ class RedactTokens(logging.Filter):
 
 def register(app: Flask) -> None:
     """Attach blueprints, error pages, template helpers and security headers."""
-    from . import records, sessions, worksheets
-    for module in (sessions, worksheets, records):
+    from . import records, reports, sessions, worksheets
+    for module in (sessions, worksheets, records, reports):
         app.register_blueprint(module.bp)
     sessions.init_app(app)
     request_log = logging.getLogger("werkzeug")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, render_template, request, url_for
 from jinja2_fragments.flask import render_block
 
-from .. import forms
+from .. import forms, outputs, record
 from ..events import Event, new_id
 from ..worksheet import ITEM_KINDS, Conflict, Forbidden, authorise, find_item
 from .common import answer, load_workshop, require_actor
@@ -23,13 +23,22 @@ ITEM_FORMS = {"evidence": forms.evidence_form, "action": forms.action_form}  # b
 
 @bp.get("/")
 def overview(session_id):
-    """Sections, areas and indicators in scope, each with its state and agreed rating."""
+    """Progress and heatmap, then sections, areas and indicators in scope with their states."""
     workshop = load_workshop(session_id)
-    actor = require_actor(workshop)
+    context = overview_context(workshop, require_actor(workshop))
+    if request.args.get("block") == "progress":
+        return answer("overview.html", "progress", context)
+    return render_template("overview.html", **context)
+
+
+def overview_context(workshop, actor, **extra) -> dict:
+    """Everything the overview page and its progress block render from."""
     details = workshop.details
     sections = [s for s in workshop.framework.sections if s.number in details["scope"]]
-    return render_template("overview.html", workshop=workshop, details=details, actor=actor,
-                           sections=sections, sheets=workshop.worksheets())
+    progress = outputs.summary(record.export(workshop, audit=False), workshop.framework)
+    return dict(workshop=workshop, details=details, actor=actor, sections=sections, sheets=workshop.worksheets(),
+                progress=progress, here=url_for("worksheets.overview", session_id=workshop.id),
+                compare_error=None) | extra
 
 
 @bp.get("/overview/<indicator_id>")
@@ -59,20 +68,11 @@ def indicator_context(workshop, indicator_id: str, actor, **extra) -> dict:
         next=in_scope[position + 1] if position + 1 < len(in_scope) else None,
         here=url_for("worksheets.indicator", session_id=workshop.id, indicator_id=indicator_id),
         editable=ws["lock"] is None, forms={}, editing=None, message=None, conflict=None,
+        compared=outputs.compare(workshop.baseline(), indicator_id, (ws["agreed_rating"] or {}).get("value")),
         my_vote=ws["votes"].get(actor.id, {}).get("value"))
     context.update(extra)  # callers override the defaults (editing, ...), so not dict(**extra)
     return context
 
-
-@bp.get("/i/<indicator_id>")
-def indicator(session_id, indicator_id):
-    """An indicator's statement and worksheet."""
-    workshop = load_workshop(session_id)
-    context = indicator_context(workshop, indicator_id, require_actor(workshop))
-    block = request.args.get("block")
-    if block in BLOCKS:
-        return answer("indicator.html", block, context)
-    return render_template("indicator.html", **context)
 
 def view_key(block: str, actor, ws: dict) -> tuple:
     """What of the viewer a live block shows: it is rendered once per distinct key. (The
@@ -103,6 +103,16 @@ def render_for_viewers(workshop, indicator_id: str, blocks: list[str], viewers: 
             rendered.setdefault(sid, {})[block] = views[key]
     return rendered
 
+
+@bp.get("/i/<indicator_id>")
+def indicator(session_id, indicator_id):
+    """An indicator's statement and worksheet."""
+    workshop = load_workshop(session_id)
+    context = indicator_context(workshop, indicator_id, require_actor(workshop))
+    block = request.args.get("block")
+    if block in BLOCKS:
+        return answer("indicator.html", block, context)
+    return render_template("indicator.html", **context)
 
 
 def change(session_id: str, indicator_id: str, block: str, make_event, form=None, form_key=None):

@@ -186,6 +186,8 @@
       if (change.notes && window.ECSA.notes) window.ECSA.notes.resync();
     }
     if (change.indicator) refreshOverviewItem(change.indicator);
+    // The overview's progress and heatmap count every indicator, and show the baseline.
+    if (change.indicator || change.type === "baseline_set") refresh("progress");
     if (change.type === "session_updated") announce("The facilitator changed the session's settings.");
     announce(change.message);
   }
