@@ -284,9 +284,9 @@ class SessionDirectory:
         self._creating: set[str] = set()  # ids being written by create(), outside the lock
         self._lock = threading.Lock()
 
-    def _path(self, session_id: str) -> str:
-        """File path for a session id."""
-        return os.path.join(self.folder, f"{session_id}.json")
+    def path(self, session_id: str, suffix: str = ".json") -> str:
+        """Where a session's file (or, with suffix ".notes.log", its notes log) lives."""
+        return os.path.join(self.folder, f"{session_id}{suffix}")
 
     def open_all(self, check=None) -> list[CorruptSessionFile]:
         """Read every session file once and remember the usable ones; return (never
@@ -334,7 +334,7 @@ class SessionDirectory:
         with self._lock:
             if session_id not in self._known:
                 return None
-        return SessionFile(self._path(session_id))
+        return SessionFile(self.path(session_id))
 
     def create(self, session_id: str, tables: dict | None = None) -> SessionFile:
         """Create a session file holding tables (empty if None), written whole and durably.
@@ -346,7 +346,7 @@ class SessionDirectory:
         if not isinstance(session_id, str) or not SESSION_ID_RE.fullmatch(session_id):
             raise ValueError(f"invalid session id {session_id!r}: use 1-64 of A-Z a-z 0-9 _ -")
         encoded = _encode(tables or {})
-        path = self._path(session_id)
+        path = self.path(session_id)
         with self._lock:
             # Also refuse when only the file exists (e.g. a corrupt one):
             # creating must never overwrite anything on disk.

@@ -82,7 +82,7 @@ def authorise(actor: Actor, ws: dict, event: Event) -> None:
         raise Conflict("Set the agreed rating before locking this indicator.")
     if event.type == "indicator_unlocked" and not ws["lock"]:
         raise Conflict("This indicator is not locked.")
-    if meaning.item and meaning.apply is not _item_added:
+    if meaning.item and not meaning.adds_item:
         _authorise_item(actor, ws, event, meaning.item)
 
 
@@ -194,6 +194,7 @@ class EventType:
     content: bool = False           # changes what the indicator holds: refused while locked,
                                     # and moves a not-started indicator into discussion
     item: str | None = None         # the item kind it adds, edits or removes
+    adds_item: bool = False         # adds one (else it works on an existing one, checked first)
     blocks: tuple[str, ...] = ()    # indicator page blocks it changes ("status" too, unless "worksheet")
     status: bool = True             # whether it can change the status block
     verb: str = ""                  # announced as "<who> <verb> <indicator>" ("" : not announced)
@@ -202,7 +203,8 @@ class EventType:
 
 def _item_events(kind: str, block: str, noun: str) -> list[EventType]:
     """The added, edited and removed events of one item kind."""
-    return [EventType(f"{kind}_added", _item_added, content=True, item=kind, blocks=(block,), verb=f"added {noun} to"),
+    return [EventType(f"{kind}_added", _item_added, content=True, item=kind, adds_item=True, blocks=(block,),
+                      verb=f"added {noun} to"),
             EventType(f"{kind}_edited", _item_edited, content=True, item=kind, blocks=(block,), verb=f"edited {noun} on"),
             EventType(f"{kind}_removed", _item_removed, content=True, item=kind, blocks=(block,),
                       verb=f"removed {noun} from")]

@@ -77,7 +77,7 @@ class Workshops:
 
     def _notes_log(self, session_id: str) -> str:
         """Where a session's live notes updates are logged between folds."""
-        return os.path.join(self.directory.folder, f"{session_id}.notes.log")
+        return self.directory.path(session_id, ".notes.log")
 
     def _load_room(self, session_id: str) -> Room | None:
         """Load a session's room from disk (None if it has no usable file: it is set aside)."""
@@ -85,7 +85,7 @@ class Workshops:
             file = self.directory.load(session_id)
             return Room(session_id, file, self._notes_for(session_id, file)) if file else None
         except Exception as error:  # damaged since start-up: report it, serve the rest
-            path = os.path.join(self.directory.folder, f"{session_id}.json")
+            path = self.directory.path(session_id)
             problem = error if isinstance(error, CorruptSessionFile) else CorruptSessionFile(path, str(error))
             log.error("%s", problem)
             self.directory.set_aside(session_id)
@@ -147,7 +147,7 @@ class Workshops:
 
     def _new_id(self) -> str:
         """A fresh session id not used in the folder."""
-        while os.path.lexists(os.path.join(self.directory.folder, f"{(session_id := secrets.token_urlsafe(9))}.json")):
+        while os.path.lexists(self.directory.path(session_id := secrets.token_urlsafe(9))):
             pass
         return session_id
 

@@ -18,7 +18,7 @@ bp = Blueprint("worksheets", __name__, url_prefix="/s/<session_id>")
 
 BLOCKS = {"worksheet", "status", "notes", "evidence", "evidence_list", "ratings", "ratings_summary",
           "actions", "actions_list"}
-ITEM_FORMS = {"evidence": forms.evidence_form, "action": forms.action_form}  # by worksheet.ITEM_KINDS name
+ITEM_FORMS = {"evidence": forms.evidence_form, "action": forms.action_form}  # keyed as worksheet.ITEM_KINDS
 
 
 @bp.get("/")
