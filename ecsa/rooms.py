@@ -67,6 +67,7 @@ class Room:
         self.presence_last, self.presence_due = -1e9, False
         self.presence_sending = threading.Lock()  # one presence list rendered and sent at a time
         self.fold_pending = False
+        self.last_told: dict[tuple, str] = {}  # (event type, indicator) -> time last told (first_of_batch)
         self.last_used = clock()
         self.closed = False
 
@@ -197,6 +198,15 @@ class Room:
         """The scheduled fold runs now: typing after this schedules another."""
         with self.lock:
             self.fold_pending = False
+
+    def first_of_batch(self, kind: str, indicator: str | None, at: str) -> bool:
+        """True for the first event of a kind, indicator and time the room is told of; the
+        rest of that batch (a fold's events, one per author) need not be told again."""
+        with self.lock:
+            if self.last_told.get((kind, indicator)) == at:
+                return False
+            self.last_told[(kind, indicator)] = at
+            return True
 
     def idle_for(self) -> float | None:
         """Seconds since the room was last used with no socket in it; None while one is."""

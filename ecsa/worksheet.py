@@ -197,6 +197,7 @@ class EventType:
     adds_item: bool = False         # adds one (else it works on an existing one, checked first)
     blocks: tuple[str, ...] = ()    # indicator page blocks it changes ("status" too, unless "worksheet")
     status: bool = True             # whether it can change the status block
+    told_once: bool = False         # of a batch made together (same indicator and time), the room hears one
     verb: str = ""                  # announced as "<who> <verb> <indicator>" ("" : not announced)
     live: str = "changed"           # what the room is sent: "changed" blocks, "presence", "sign_out"
 
@@ -215,7 +216,8 @@ EVENT_TYPES = {meaning.name: meaning for meaning in [
     # Live typing folded into the file (every 2 s, one per author): in the audit, not announced.
     # The text reached every page as it was typed; only the overview line may change (a first
     # note starts the discussion), so no page re-fetches a block for it.
-    EventType("notes_edited", status=False),
+    # A fold makes one per author at once: the room is told once (the audit keeps them all).
+    EventType("notes_edited", status=False, told_once=True),
     *_item_events("evidence", "evidence_list", "evidence"),
     *_item_events("action", "actions_list", "an action"),
     EventType("vote_cast", _vote_cast, content=True, blocks=("ratings_summary",), verb="rated"),

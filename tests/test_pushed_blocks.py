@@ -3,6 +3,7 @@ page (once per distinct view); other pages are told what changed, without the bl
 
 from __future__ import annotations
 
+import pycrdt
 import pytest
 
 from conftest import Person
@@ -81,3 +82,27 @@ def test_a_lock_pushes_the_read_only_worksheet_and_the_unlock_form_only_to_the_f
     assert "Reason for unlocking" in to_fay["html"]["worksheet"]
     assert "Reason for unlocking" not in to_pat["html"]["worksheet"]
     assert "Add evidence" not in to_pat["html"]["worksheet"]
+
+
+def test_a_fold_of_many_authors_is_told_to_the_room_once(app, facilitator, join):
+    """Ten people typed in one indicator: the audit names all ten, the room hears one change."""
+    people = [join(f"Typist {n}", "staff") for n in range(10)]
+    workshop = app.extensions["ecsa"].get(facilitator.session_id)
+    doc = pycrdt.Doc()
+    text = doc.get("notes", type=pycrdt.Text)
+    for person in people:
+        actor = workshop.actor(participant_id(person))
+        before = doc.get_state()
+        text.insert(len(str(text)), f"{actor.name}. ")
+        workshop.apply_notes_update(actor, INDICATOR, doc.get_update(before))
+    watcher = page_on(app, facilitator, None)
+    settled(watcher)
+    events = workshop.fold_notes()
+    assert len([e for e in events if e.type == "notes_edited"]) == 10
+    assert [c["type"] for c in changes(watcher)] == ["notes_edited"]
+
+
+def participant_id(person: Person) -> str:
+    """The participant id this person's browser cookie holds."""
+    with person.client.session_transaction() as cookie:
+        return cookie["joined"][person.session_id]

@@ -40,6 +40,8 @@ def on_event(workshop, event) -> None:
         return push_presence(workshop)
     if meaning.live == "sign_out":
         return _sign_out_old_facilitator_sockets(workshop, event.actor_id)
+    if meaning.told_once and not workshop.room.first_of_batch(event.type, event.indicator, event.at):
+        return None
     change = {
         "type": event.type, "indicator": event.indicator, "event_id": event.id,
         "blocks": changed_blocks(event) if event.indicator else [],
