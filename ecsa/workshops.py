@@ -94,10 +94,10 @@ class Workshops:
 
     def _close_room(self, room: Room) -> None:
         """Before a room is let go: fold its typed notes into its file."""
-        self._workshop(room).fold_notes()
+        self.of_room(room).fold_notes()
 
-    def _workshop(self, room: Room) -> Workshop:
-        """The model over a room."""
+    def of_room(self, room: Room) -> Workshop:
+        """The model over a room already at hand (a socket's), without asking the registry again."""
         workshop = Workshop(room.file, self.framework, room.notes, self._notify)
         workshop.room = room
         return workshop
@@ -105,7 +105,7 @@ class Workshops:
     def get(self, session_id: str) -> Workshop | None:
         """The session with this id (its room opened if need be), or None."""
         room = self.rooms.open(session_id) if isinstance(session_id, str) else None
-        return self._workshop(room) if room is not None else None
+        return self.of_room(room) if room is not None else None
 
     def _notify(self, workshop: Workshop, event) -> None:
         """Tell every listener (the live layer) about a committed event."""

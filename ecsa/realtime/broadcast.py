@@ -11,6 +11,7 @@ import time
 
 from flask import Flask, current_app, has_app_context, has_request_context, render_template
 
+from ..events import Actor
 from ..rooms import TYPING_SECONDS
 from ..worksheet import changed_blocks, meaning_of
 from . import socketio
@@ -59,9 +60,12 @@ def _push_blocks(workshop, indicator: str, change: dict) -> list[str]:
     Rendering needs a request's address (links in the blocks), so a change made outside
     one (a notes fold on its timer) is left for the pages to fetch, as they did before.
     """
-    viewers = {sid: workshop.actor(pid) for sid, pid in workshop.room.on_indicator(indicator).items()}
-    viewers = {sid: actor for sid, actor in viewers.items() if actor}
-    if not viewers or not has_request_context():
+    if not has_request_context():
+        return []
+    pages = workshop.room.on_indicator(indicator)
+    people = {p["id"]: Actor(p["id"], p["name"], p["role"]) for p in workshop.participants()} if pages else {}
+    viewers = {sid: people[pid] for sid, pid in pages.items() if pid in people}
+    if not viewers:
         return []
     from ..views.worksheets import render_for_viewers  # the pages' own templates render pushes
     for sid, html in render_for_viewers(workshop, indicator, change["blocks"], viewers).items():

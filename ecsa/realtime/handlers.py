@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import base64
 
-from flask import request, session
+from flask import request
 from flask_socketio import ConnectionRefusedError, emit, join_room
 
 from .. import workshops
 from ..notes import NeedsResync
+from ..views.common import cookie_part
 from ..worksheet import Locked
 from . import socketio
 from .broadcast import push_follow, push_presence, relay_notes, schedule_fold
@@ -28,7 +29,7 @@ def _caller():
     (A facilitator's socket is refused once the facilitator link it came with is replaced.)"""
     room = _room()
     connection = room.connection(request.sid) if room else None
-    workshop = workshops().get(room.session_id) if connection else None
+    workshop = workshops().of_room(room) if connection else None
     actor = workshop.signed_in(connection.participant_id, connection.generation) if workshop else None
     return (workshop, actor) if actor else (None, None)
 
@@ -72,8 +73,8 @@ def on_connect(auth):
         return None  # a client sending an event named "connect": not a connection
     session_id = auth.get("session") if isinstance(auth, dict) else None
     workshop = workshops().get(session_id) if isinstance(session_id, str) else None
-    generation = _cookie_part("facilitating").get(session_id) if workshop else None
-    actor = workshop.signed_in(_cookie_part("joined").get(session_id), generation) if workshop else None
+    generation = cookie_part("facilitating").get(session_id) if workshop else None
+    actor = workshop.signed_in(cookie_part("joined").get(session_id), generation) if workshop else None
     if actor is None:
         raise ConnectionRefusedError("Join the session before connecting.")
     workshop.room.connect(request.sid, actor.id, generation if actor.is_facilitator else None)
@@ -81,12 +82,6 @@ def on_connect(auth):
     join_room(session_id)
     push_presence(workshop)
     emit("follow", workshop.room.following())
-
-
-def _cookie_part(name: str) -> dict:
-    """One of the signed cookie's per-session maps (anything else counts as empty)."""
-    part = session.get(name)
-    return part if isinstance(part, dict) else {}
 
 
 @socketio.on("disconnect")

@@ -24,10 +24,10 @@ def load_workshop(session_id: str) -> Workshop:
 
 def current_actor(workshop: Workshop) -> Actor | None:
     """The person this browser joined the session as (from the signed cookie), if any."""
-    return workshop.signed_in(_cookie_part("joined").get(workshop.id), _cookie_part("facilitating").get(workshop.id))
+    return workshop.signed_in(cookie_part("joined").get(workshop.id), cookie_part("facilitating").get(workshop.id))
 
 
-def _cookie_part(name: str) -> dict:
+def cookie_part(name: str) -> dict:
     """One of the cookie's per-session maps (a cookie made by hand may hold anything)."""
     part = session.get(name)
     return part if isinstance(part, dict) else {}
@@ -54,7 +54,7 @@ def require_facilitator(workshop: Workshop) -> Actor:
 def remember(workshop: Workshop, actor: Actor) -> None:
     """Keep this browser joined to the session across reloads (signed cookie); the roles it
     holds in other sessions stay as they are."""
-    joined, facilitating = dict(_cookie_part("joined")), dict(_cookie_part("facilitating"))
+    joined, facilitating = dict(cookie_part("joined")), dict(cookie_part("facilitating"))
     joined[workshop.id] = actor.id
     facilitating.pop(workshop.id, None)
     if actor.is_facilitator:
