@@ -245,12 +245,15 @@ def _indicator(body: Body, report: dict, indicator: dict) -> None:
     if indicator["rationale"]:
         body.para(indicator["rationale"], bold_label="Rationale")
     body.heading("How the group rated", 4)
-    if indicator["voters"]:
+    if indicator["voters"] and indicator["anonymous"]:
+        body.table(["Rating", "People"], [[f"{d['value']} – {d['label']}", str(d["count"])]
+                                          for d in indicator["distribution"]], weights=[3, 1])
+    elif indicator["voters"]:
         body.table(["Rating", "People", "Who"],
-                   [[f"{d['value']} – {d['label']}", str(len(d["names"])), ", ".join(d["names"])]
+                   [[f"{d['value']} – {d['label']}", str(d["count"]), ", ".join(d["names"])]
                     for d in indicator["distribution"]], weights=[3, 1, 6])
     else:
-        body.para("No ratings were given.")
+        body.para("No ratings were revealed.")
     body.heading("Evidence", 4)
     _items(body, [e["text"] + (f" ({e['source']})" if e["source"] else "") + f" – {e['author_name']}"
                   for e in indicator["evidence"]], "No evidence recorded.")

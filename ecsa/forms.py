@@ -128,6 +128,11 @@ def session_form(data, section_numbers: set[int], with_facilitator: bool = True)
     if not scope:
         form.errors["scope"] = "Select at least one section"
     form.clean["scope"] = scope
+    # Unticked checkboxes send nothing, so "no" is their absence; anonymity only where the form
+    # offered it (settings stop offering it once someone has rated).
+    form.clean["auto_reveal"] = data.get("auto_reveal") == "yes"
+    if data.get("anonymous_offered") == "yes":
+        form.clean["anonymous"] = data.get("anonymous") == "yes"
     if with_facilitator:
         join_fields(form)
     return form

@@ -130,14 +130,25 @@ def movements(record: dict) -> dict:
 
 
 def distribution(indicator: dict, scale: list[dict]) -> list[dict]:
-    """How the group rated an indicator: per level, how many and who.
+    """How the group rated an indicator, in its last revealed round: per level, how many and
+    (unless the session was anonymous) who.
 
-    The one place that reads individual ratings for an output: when ratings become
-    private until revealed, or anonymous, only this function changes.
+    The one place that reads individual ratings for an output. It reads the record, which
+    already holds only what its reader may see (`rounds.for_record`): an unrevealed round is
+    never shown, and an anonymous one has values without names.
     """
+    shown = last_revealed(indicator)
+    votes = shown["votes"] if shown else []
+    ballots = shown["ballots"] if shown else []
     return [{"value": level["value"], "label": level["label"],
-             "names": [vote["name"] for vote in indicator["votes"] if vote["value"] == level["value"]]}
+             "count": sum(v["value"] == level["value"] for v in votes) + ballots.count(level["value"]),
+             "names": sorted(vote["name"] for vote in votes if vote["value"] == level["value"])}
             for level in scale]
+
+
+def last_revealed(indicator: dict) -> dict | None:
+    """The latest round of a record's indicator whose ratings were revealed, if any."""
+    return next((round_ for round_ in reversed(indicator["rounds"]) if round_["revealed"]), None)
 
 
 def people_by_perspective(record: dict) -> list[tuple[str, list[str]]]:
@@ -166,9 +177,10 @@ def report(record: dict, framework: Framework) -> dict:
 def _reported(record: dict, indicator: dict, cell: dict) -> dict:
     """One indicator as the report shows it."""
     agreed = indicator["agreed_rating"] or {}
-    return dict(indicator, cell=cell, rationale=agreed.get("rationale"),
-                distribution=distribution(indicator, record["rating_scale"]),
-                voters=len(indicator["votes"]))
+    shown = distribution(indicator, record["rating_scale"])
+    return dict(indicator, cell=cell, rationale=agreed.get("rationale"), distribution=shown,
+                voters=sum(level["count"] for level in shown), round=(last_revealed(indicator) or {}).get("number"),
+                rounds=len(indicator["rounds"]), anonymous=record["session"]["anonymous"])
 
 
 def action_rows(record: dict) -> list[dict]:

@@ -18,10 +18,17 @@ import orjson
 from .events import now_iso
 from .forms import is_iso_date
 from .framework import Framework
+from .review import STATUSES as REVIEW_STATUSES
+from . import rounds
 from .worksheet import new_worksheet
 
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "docs" / "record.schema.json"
-SCHEMA_ID, SCHEMA_VERSION = "ecsa-record", 1
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+SCHEMA_PATH = DOCS / "record.schema.json"
+# Version 2 added rating rounds (hidden until revealed), anonymous ratings and the agreed
+# rating's rationale. A version 1 record still imports: its ratings, which everyone saw as
+# they were cast, become one revealed round.
+SCHEMA_PATHS = {1: DOCS / "record.schema.v1.json", 2: SCHEMA_PATH}
+SCHEMA_ID, SCHEMA_VERSION = "ecsa-record", 2
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
 MAX_DEPTH = 12
 # Fields a fresh export regenerates; everything else survives export -> import -> export.
@@ -33,37 +40,60 @@ class RecordError(ValueError):
     """An import file that cannot be used, with a message for the facilitator."""
 
 
-@lru_cache(maxsize=1)
-def schema() -> dict:
-    """The record's JSON Schema."""
-    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+@lru_cache(maxsize=2)
+def schema(version: int = SCHEMA_VERSION) -> dict:
+    """The record's JSON Schema (of a given version)."""
+    return json.loads(SCHEMA_PATHS[version].read_text(encoding="utf-8"))
 
 
-@lru_cache(maxsize=1)
-def _validator() -> jsonschema_rs.Draft202012Validator:
+@lru_cache(maxsize=2)
+def _validator(version: int = SCHEMA_VERSION) -> jsonschema_rs.Draft202012Validator:
     """The schema compiled once. jsonschema-rs checks a 5 MB record in ~10 ms, where the
     pure-Python jsonschema took ~2 s of the import's time, holding the GIL all along."""
-    return jsonschema_rs.Draft202012Validator(schema())
+    return jsonschema_rs.Draft202012Validator(schema(version))
 
 
-def export(workshop, audit: bool = True) -> dict:
-    """The whole session as a record (without its audit log if audit is False: the overview's
-    live summary has no use for thousands of events, and must take milliseconds)."""
+def export(workshop, viewer, audit: bool = True) -> dict:
+    """The whole session as a record, as viewer may have it (without its audit log if audit is
+    False: the overview's live summary has no use for thousands of events, and must take
+    milliseconds).
+
+    Every rating goes through `rounds.for_record`: a participant's download holds no one
+    else's rating of a round not yet revealed (nor, in the audit log, any value they cast in
+    it), and an anonymous session's ratings never stand beside a name, for anyone.
+    """
     framework, details, sheets = workshop.framework, workshop.details, workshop.worksheets()
     wanted = {i.id for i in framework.indicators(details["scope"])} | set(sheets)
+    people = workshop.participants()
+    anonymous = bool(details.get("anonymous"))
+    indicators = [_indicator(framework, indicator, sheets.get(indicator.id), people, anonymous, viewer)
+                  for indicator in framework.indicators() if indicator.id in wanted]
     return {
         "schema": SCHEMA_ID, "schema_version": SCHEMA_VERSION, "exported_at": now_iso(),
         "framework": framework.reference(),
         "session": {key: details[key] for key in
-                    ("id", "title", "organisation", "date", "scope", "created_at", "continued_from")},
+                    ("id", "title", "organisation", "date", "scope", "created_at", "continued_from")}
+                   | {"anonymous": anonymous, "auto_reveal": bool(details.get("auto_reveal"))},
         "rating_scale": [{"value": r.value, "label": r.label, "description": r.description}
                          for r in framework.rating_levels],
-        "participants": [{k: p[k] for k in ("id", "name", "perspective", "role", "joined_at")}
-                         for p in workshop.participants()],
-        "indicators": [_indicator(framework, indicator, sheets.get(indicator.id))
-                       for indicator in framework.indicators() if indicator.id in wanted],
-        "audit": [event.to_dict() for event in workshop.audit()] if audit else [],
+        "participants": [{k: p[k] for k in ("id", "name", "perspective", "role", "joined_at")} for p in people],
+        "indicators": indicators,
+        "audit": _audit(workshop, indicators, viewer) if audit else [],
     } | _baseline_part(workshop.baseline())
+
+
+def _audit(workshop, indicators: list[dict], viewer) -> list[dict]:
+    """The audit log as viewer may have it: a rating cast in a round not yet revealed keeps
+    who rated and when, but not the value, unless it is the viewer's own."""
+    revealed = {(indicator["id"], round_["number"]) for indicator in indicators
+                for round_ in indicator["rounds"] if round_["revealed"]}
+    entries = []
+    for event in workshop.audit():
+        entry = event.to_dict()
+        if rounds.hidden_value(entry, revealed, viewer):
+            entry["data"] = {k: v for k, v in entry["data"].items() if k != "value"} | {"withheld": True}
+        entries.append(entry)
+    return entries
 
 
 def _baseline_part(baseline: dict | None) -> dict:
@@ -81,16 +111,18 @@ def baseline_of(earlier: dict) -> dict:
                         for indicator in earlier["indicators"] if indicator["agreed_rating"]}}
 
 
-def _indicator(framework: Framework, indicator, ws: dict | None) -> dict:
-    """One indicator's statement and worksheet as the record shows it."""
+def _indicator(framework: Framework, indicator, ws: dict | None, people: list[dict], anonymous: bool,
+               viewer) -> dict:
+    """One indicator's statement and worksheet as the record shows it to viewer."""
     ws = ws or new_worksheet(indicator.id)
     agreed = ws["agreed_rating"]
     return {
         "id": indicator.id, "section": indicator.section, "area": indicator.area,
         "statement": indicator.text, "bullets": list(indicator.bullets),
         "state": ws["state"], "notes": ws["notes"], "evidence": ws["evidence"],
-        "votes": [dict(vote, participant_id=pid) for pid, vote in ws["votes"].items()],
-        "agreed_rating": agreed and dict(agreed, label=framework.rating_label(agreed["value"])),
+        "rounds": [rounds.for_record(round_, people, anonymous, viewer) for round_ in ws["rounds"]],
+        "agreed_rating": agreed and dict(agreed, label=framework.rating_label(agreed["value"]),
+                                         rationale=agreed.get("rationale")),
         "actions": ws["actions"], "lock": ws["lock"], "lock_history": ws["lock_history"],
     }
 
@@ -117,7 +149,7 @@ def read_import(raw: bytes, framework: Framework) -> dict:
     if _depth(record) > MAX_DEPTH:
         raise RecordError("The file is nested too deeply to be a session record.")
     _check_text(record)
-    _check_schema(record)
+    record = _check_schema(record)
     _check_framework(record, framework)
     _check_content(record, framework)
     _check_unique(record)
@@ -185,12 +217,39 @@ def _encodable(text: str) -> bool:
     return True
 
 
-def _check_schema(record) -> None:
-    """Raise RecordError naming the first place the record breaks the schema."""
-    error = next(_validator().iter_errors(record), None)
+def _check_schema(record) -> dict:
+    """The record in this version's shape; raises RecordError naming the first place it
+    breaks the schema of the version it says it is."""
+    said = record.get("schema_version") if isinstance(record, dict) else None
+    version = said if type(said) is int and said in SCHEMA_PATHS else None
+    if version is None and isinstance(record, dict) and record.get("schema") == SCHEMA_ID:
+        raise RecordError(f"The record is of version {str(said)[:20]}; this server reads versions "
+                          f"{', '.join(map(str, SCHEMA_PATHS))}. Update ECSA Workshop to import it.")
+    error = next(_validator(version or SCHEMA_VERSION).iter_errors(record), None)
     if error is not None:
         where = "/".join(str(part) for part in error.instance_path) or "the top level"
         raise RecordError(f"The file is not a valid session record: at {where}: {error.message[:200]}")
+    return _from_version_1(record) if version == 1 else record
+
+
+def _from_version_1(record: dict) -> dict:
+    """A version 1 record in version 2's shape: its ratings, which everyone saw as they were
+    cast, become one revealed round; it had no anonymous ratings and no rationales."""
+    record = dict(record, schema_version=SCHEMA_VERSION,
+                  session=dict(record["session"], anonymous=False, auto_reveal=False))
+    record["indicators"] = [_indicator_from_version_1(indicator) for indicator in record["indicators"]]
+    return record
+
+
+def _indicator_from_version_1(indicator: dict) -> dict:
+    """One indicator of a version 1 record in version 2's shape."""
+    votes = indicator["votes"]
+    revealed = {"by": "", "at": max(vote["at"] for vote in votes), "auto": True} if votes else None
+    round_ = {"number": 1, "started": None, "revealed": revealed, "votes": votes, "ballots": [], "withheld": False,
+              "raters": [{"participant_id": v["participant_id"], "name": v["name"]} for v in votes]}
+    agreed = indicator["agreed_rating"]
+    upgraded = {key: value for key, value in indicator.items() if key != "votes"}
+    return upgraded | {"rounds": [round_], "agreed_rating": agreed and dict(agreed, rationale=None)}
 
 
 def _check_unique(record: dict) -> None:
@@ -201,7 +260,10 @@ def _check_unique(record: dict) -> None:
         where = f" (indicator {indicator['id']})"
         _refuse_repeats((e["id"] for e in indicator["evidence"]), "evidence item {} twice" + where)
         _refuse_repeats((a["id"] for a in indicator["actions"]), "action {} twice" + where)
-        _refuse_repeats((v["participant_id"] for v in indicator["votes"]), "two ratings by participant {}" + where)
+        for round_ in indicator["rounds"]:
+            _refuse_repeats((v["participant_id"] for v in round_["votes"]),
+                            "two ratings by participant {}" + where + f" in round {round_['number']}")
+        _refuse_repeats((round_["number"] for round_ in indicator["rounds"]), "round {} twice" + where)
 
 
 def _refuse_repeats(ids, what: str) -> None:
@@ -235,7 +297,9 @@ def _check_content(record: dict, framework: Framework) -> None:
     for indicator in record["indicators"]:
         if framework.indicator(indicator["id"]) is None:
             raise RecordError(f"The record has indicator {indicator['id']}, which the framework does not have.")
-        ratings = [v["value"] for v in indicator["votes"]] + [(indicator["agreed_rating"] or {}).get("value")]
+        ratings = [v["value"] for round_ in indicator["rounds"] for v in round_["votes"]] + [
+            value for round_ in indicator["rounds"] for value in round_["ballots"]] + [
+            (indicator["agreed_rating"] or {}).get("value")]
         if any(value is not None and value not in levels for value in ratings):
             raise RecordError(f"Indicator {indicator['id']} has a rating outside the framework's scale.")
         if any(action["due"] is not None and not is_iso_date(action["due"]) for action in indicator["actions"]):
@@ -251,21 +315,35 @@ def history(record: dict) -> dict:
     return {
         "participants": [{k: p[k] for k in ("id", "name", "perspective", "joined_at")}
                          for p in record["participants"]],
-        "worksheets": [_worksheet(indicator) for indicator in record["indicators"]],
+        "worksheets": [_worksheet(indicator, _earlier(record)) for indicator in record["indicators"]],
         "audit": record["audit"],
         "baseline": baseline_of(record),
     }
 
 
-def _worksheet(indicator: dict) -> dict:
+def _earlier(record: dict) -> dict:
+    """Where the actions of an imported record come from: the session that agreed them."""
+    session = record["session"]
+    return {key: session[key] for key in ("title", "date")} | {"session_id": session["id"]}
+
+
+def _carried_action(action: dict, earlier: dict) -> dict:
+    """An action of the earlier session, to be reviewed in this one: its status then is
+    kept beside the review that is to come (an earlier review belongs to the earlier record)."""
+    kept = {key: value for key, value in action.items() if key not in ("earlier", "review")}
+    return kept | {"earlier": earlier | {"status": action["status"]}}
+
+
+def _worksheet(indicator: dict, earlier: dict) -> dict:
     """A stored worksheet rebuilt from a record's indicator."""
     agreed = indicator["agreed_rating"]
     return dict(
         new_worksheet(indicator["id"]), state=indicator["state"], notes=indicator["notes"],
-        evidence=indicator["evidence"], actions=indicator["actions"], lock=indicator["lock"],
+        evidence=indicator["evidence"], actions=[_carried_action(a, earlier) for a in indicator["actions"]],
+        lock=indicator["lock"],
         lock_history=indicator["lock_history"],
-        votes={v["participant_id"]: {k: v[k] for k in ("value", "name", "at")} for v in indicator["votes"]},
-        agreed_rating=agreed and {k: agreed[k] for k in ("value", "by", "at")})
+        rounds=[rounds.from_record(round_) for round_ in indicator["rounds"]] or [rounds.new_round()],
+        agreed_rating=agreed and {k: agreed[k] for k in ("value", "by", "at", "rationale")})
 
 
 def continued_details(record: dict) -> dict:
@@ -273,7 +351,7 @@ def continued_details(record: dict) -> dict:
     session = record["session"]
     return {
         "title": session["title"], "organisation": session["organisation"], "date": session["date"],
-        "scope": session["scope"],
+        "scope": session["scope"], "anonymous": session["anonymous"], "auto_reveal": session["auto_reveal"],
         "continued_from": session["continued_from"] + [
             {"session_id": session["id"], "exported_at": record["exported_at"]}],
     }
@@ -281,7 +359,9 @@ def continued_details(record: dict) -> dict:
 
 # Spreadsheet programs run a cell that starts with one of these as a formula.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-ACTION_PLAN_COLUMNS = ("Indicator", "Section", "Area", "Action", "Owner", "Due", "Status", "Added by")
+# The last three are for an action carried over from an earlier record (ecsa/review.py).
+ACTION_PLAN_COLUMNS = ("Indicator", "Section", "Area", "Action", "Owner", "Due", "Status", "Added by",
+                       "Status last time", "Review", "Review note")
 
 
 def action_plan(record_data: dict) -> list[list[str]]:
@@ -290,9 +370,11 @@ def action_plan(record_data: dict) -> list[list[str]]:
     rows = [list(ACTION_PLAN_COLUMNS)]
     for indicator in record_data["indicators"]:
         for action in indicator["actions"]:
+            earlier, review = action.get("earlier") or {}, action.get("review") or {}
             rows.append([indicator["id"], str(indicator["section"]), str(indicator["area"]), action["what"],
                          action["owner"] or "", action["due"] or "", statuses[action["status"]],
-                         action["author_name"]])
+                         action["author_name"], statuses.get(earlier.get("status"), ""),
+                         REVIEW_STATUSES.get(review.get("status"), ""), review.get("note") or ""])
     return [[_cell(value) for value in row] for row in rows]
 
 

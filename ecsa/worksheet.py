@@ -11,10 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from . import review, rounds, timebox
 from .events import Actor, Event
 from .textmerge import merge
 
 NOTES_MAX = 20_000  # the record schema's limit on notes
+RATIONALE_MAX = 500  # the agreed rating's reason: a sentence or two
 
 NOT_STARTED, IN_DISCUSSION, AGREED = "not_started", "in_discussion", "agreed"
 STATE_LABELS = {NOT_STARTED: "Not started", IN_DISCUSSION: "In discussion", AGREED: "Agreed"}
@@ -60,8 +62,22 @@ def new_worksheet(indicator_id: str) -> dict:
     """An empty worksheet for an indicator nobody has touched yet."""
     return {
         "indicator": indicator_id, "state": NOT_STARTED, "notes": "", "evidence": [],
-        "votes": {}, "agreed_rating": None, "actions": [], "lock": None, "lock_history": [],
+        "rounds": [rounds.new_round()], "agreed_rating": None, "actions": [], "lock": None, "lock_history": [],
     }
+
+
+def stored(doc: dict | None, indicator_id: str) -> dict:
+    """A worksheet as read from a session file (a copy), in this version's shape: a file
+    written before rating rounds has its ratings, which everyone saw as they were cast,
+    as one revealed round."""
+    if doc is None:
+        return new_worksheet(indicator_id)
+    ws = dict(doc)
+    if "rounds" not in ws:
+        votes = ws.pop("votes", None) or {}
+        revealed = {"by": "", "at": max(vote["at"] for vote in votes.values()), "auto": True} if votes else None
+        ws["rounds"] = [dict(rounds.new_round(), votes=votes, revealed=revealed)]
+    return ws
 
 
 def find_item(ws: dict, kind: str, item_id: str) -> dict | None:
@@ -84,6 +100,8 @@ def authorise(actor: Actor, ws: dict, event: Event) -> None:
         raise Conflict("This indicator is not locked.")
     if meaning.item and not meaning.adds_item:
         _authorise_item(actor, ws, event, meaning.item)
+    if meaning.check:
+        meaning.check(ws, event)
 
 
 def _authorise_item(actor: Actor, ws: dict, event: Event, kind: str) -> None:
@@ -154,24 +172,44 @@ def _item_removed(ws: dict, event: Event) -> None:
     ws[ITEM_KINDS[kind].list].remove(item)
 
 
-def _vote_cast(ws: dict, event: Event) -> None:
-    """Record (or clear, with value None) the actor's own rating."""
-    if event.data["value"] is None:
-        ws["votes"].pop(event.actor_id, None)
-    else:
-        ws["votes"][event.actor_id] = {"value": event.data["value"], "name": event.actor_name, "at": event.at}
+def _check_round(ws: dict, event: Event) -> None:
+    """A rating event must fit the round in hand (see rounds.check)."""
+    try:
+        rounds.check(ws, event)
+    except rounds.RoundRefused as refused:
+        raise Conflict(str(refused)) from None
+
+
+def _check_timer(ws: dict, event: Event) -> None:
+    """A timer event must fit the timer's state (see timebox.check)."""
+    try:
+        timebox.check(ws, event)
+    except timebox.TimerRefused as refused:
+        raise Conflict(str(refused)) from None
+
+
+def _check_review(ws: dict, event: Event) -> None:
+    """An action review must be of an action from the earlier record (see review.check)."""
+    try:
+        review.check(ws, event)
+    except review.ReviewRefused as refused:
+        raise Conflict(str(refused)) from None
 
 
 def _agreed_rating_set(ws: dict, event: Event) -> None:
-    """Record (or clear) the group's agreed rating, set by the facilitator."""
+    """Record (or clear) the group's agreed rating and why, set by the facilitator."""
     value = event.data["value"]
-    ws["agreed_rating"] = None if value is None else {"value": value, "by": event.actor_name, "at": event.at}
+    ws["agreed_rating"] = None if value is None else {
+        "value": value, "by": event.actor_name, "at": event.at, "rationale": event.data.get("rationale") or None}
 
 
 def _indicator_locked(ws: dict, event: Event) -> None:
-    """Lock the indicator as agreed: read-only for everyone."""
-    ws["lock"] = {"by": event.actor_name, "at": event.at}
-    ws["lock_history"].append({"action": "locked", "by": event.actor_name, "at": event.at, "reason": None})
+    """Lock the indicator as agreed: read-only for everyone. Who, when and the group's
+    reason for its rating go into the lock and its history."""
+    rationale = ws["agreed_rating"].get("rationale")
+    event.data["rationale"] = rationale
+    ws["lock"] = {"by": event.actor_name, "at": event.at, "rationale": rationale}
+    ws["lock_history"].append({"action": "locked", "by": event.actor_name, "at": event.at, "reason": rationale})
     ws["state"] = AGREED
 
 
@@ -195,6 +233,9 @@ class EventType:
                                     # and moves a not-started indicator into discussion
     item: str | None = None         # the item kind it adds, edits or removes
     adds_item: bool = False         # adds one (else it works on an existing one, checked first)
+    check: Callable[[dict, Event], None] | None = None  # raises Conflict when the worksheet's state
+                                                        # does not allow it now
+    private: bool = False           # carries a rating that stays hidden until its round is revealed
     blocks: tuple[str, ...] = ()    # indicator page blocks it changes ("status" too, unless "worksheet")
     status: bool = True             # whether it can change the status block
     told_once: bool = False         # of a batch made together (same indicator and time), the room hears one
@@ -220,12 +261,34 @@ EVENT_TYPES = {meaning.name: meaning for meaning in [
     EventType("notes_edited", status=False, told_once=True),
     *_item_events("evidence", "evidence_list", "evidence"),
     *_item_events("action", "actions_list", "an action"),
-    EventType("vote_cast", _vote_cast, content=True, blocks=("ratings_summary",), verb="rated"),
+    EventType("vote_cast", rounds.vote_cast, content=True, check=_check_round, private=True,
+              blocks=("ratings_summary",), verb="rated"),
+    # Revealing and starting a round change the rating form too (hidden once revealed).
+    EventType("round_revealed", rounds.round_revealed, facilitator_only=True, content=True, check=_check_round,
+              blocks=("ratings",), verb="revealed the ratings of"),
+    EventType("round_started", rounds.round_started, facilitator_only=True, content=True, check=_check_round,
+              blocks=("ratings",), verb="started a new rating round on"),
     EventType("agreed_rating_set", _agreed_rating_set, facilitator_only=True, content=True,
               blocks=("ratings_summary",), verb="set the agreed rating of"),
     EventType("indicator_locked", _indicator_locked, facilitator_only=True, blocks=("worksheet",), verb="locked"),
     EventType("indicator_unlocked", _indicator_unlocked, facilitator_only=True, blocks=("worksheet",),
               verb="unlocked"),
+    # The facilitator's timebox (ecsa/timebox.py): not content, so it runs on a locked indicator
+    # too; it announces its own milestones (one minute left, time is up) on every page.
+    EventType("timer_started", timebox.apply_start, facilitator_only=True, check=_check_timer, blocks=("timer",),
+              status=False),
+    EventType("timer_paused", timebox.apply_pause, facilitator_only=True, check=_check_timer, blocks=("timer",),
+              status=False),
+    EventType("timer_resumed", timebox.apply_resume, facilitator_only=True, check=_check_timer, blocks=("timer",),
+              status=False),
+    EventType("timer_extended", timebox.apply_extend, facilitator_only=True, check=_check_timer, blocks=("timer",),
+              status=False),
+    EventType("timer_stopped", timebox.apply_stop, facilitator_only=True, check=_check_timer, blocks=("timer",),
+              status=False),
+    # The group's review of an action from the earlier record (ecsa/review.py): anyone may, and
+    # not content, so a locked indicator (an earlier session's often are) still takes it.
+    EventType("action_reviewed", review.action_reviewed, item="action", check=_check_review,
+              blocks=("actions_list",), status=False, verb="reviewed an action on"),
     # Session-wide events (no indicator): in the audit log, and told to the room as said.
     EventType("session_created"),
     EventType("session_updated", facilitator_only=True),

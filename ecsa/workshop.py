@@ -13,13 +13,15 @@ import secrets
 
 from tinydb import Query
 
-from . import layout, worksheet
+from . import layout, rounds, worksheet
 from .events import FACILITATOR, PARTICIPANT, Actor, Event, new_id, now_iso
 from .framework import Framework
 from .notes import SessionNotes, read_update, text_edits
 from .storage import SessionFile
 
-SESSION_FIELDS = ("title", "organisation", "date", "scope")
+SESSION_FIELDS = ("title", "organisation", "date", "scope", "anonymous", "auto_reveal")
+# The one who reveals a round once everyone present has rated: the server, on the group's behalf.
+EVERYONE_RATED = Actor("", "(everyone present had rated)", FACILITATOR)
 NOTES_TRIES = 3  # a notes save whose notes change while it is merged is merged again, this often
 
 
@@ -71,13 +73,13 @@ class Workshop:
         """An indicator's worksheet (empty if nobody has touched it yet), notes as they stand now."""
         with self.file.reading() as db:
             doc = db.table("worksheets").get(Query().indicator == indicator_id)
-            ws = dict(doc) if doc else worksheet.new_worksheet(indicator_id)
-            return self._live_notes(ws)
+            return self._live_notes(worksheet.stored(doc, indicator_id))
 
     def worksheets(self) -> dict[str, dict]:
         """Every touched worksheet, by indicator id."""
         with self.file.reading() as db:
-            sheets = {doc["indicator"]: self._live_notes(dict(doc)) for doc in db.table("worksheets").all()}
+            sheets = {doc["indicator"]: self._live_notes(worksheet.stored(doc, doc["indicator"]))
+                      for doc in db.table("worksheets").all()}
             for indicator in self.notes.authors.keys() - sheets.keys():
                 sheets[indicator] = self._live_notes(worksheet.new_worksheet(indicator))
             return sheets
@@ -131,7 +133,7 @@ class Workshop:
         events, table = [], db.table("worksheets")
         for indicator, (text, state, authors) in pending.items():
             where = Query().indicator == indicator
-            ws = dict(table.get(where) or worksheet.new_worksheet(indicator))
+            ws = worksheet.stored(table.get(where), indicator)
             ws.update(notes=text, notes_crdt=state)
             if ws["state"] == worksheet.NOT_STARTED and text:
                 ws["state"] = worksheet.IN_DISCUSSION
@@ -210,9 +212,11 @@ class Workshop:
             with self.file.transaction() as db:
                 folded = self._fold(db)
                 table, where = db.table("worksheets"), Query().indicator == event.indicator
-                ws = dict(table.get(where) or worksheet.new_worksheet(event.indicator))
+                ws = worksheet.stored(table.get(where), event.indicator)
                 worksheet.authorise(actor, ws, event)
                 worksheet.apply(ws, event)  # NotesMoved if the notes changed since the merge
+                if worksheet.meaning_of(event.type).private and self._anonymous(db):
+                    event.data.pop("value")  # the audit says that someone rated, never what
                 if notes_edits:
                     self.notes.edit(event.indicator, *notes_edits, actor.id)
                     ws["notes_crdt"] = self.notes.state(event.indicator)
@@ -221,7 +225,29 @@ class Workshop:
             self.notes.folded()
         for done in folded + [event]:
             self.notify(self, done)
+        if event.type == "vote_cast":
+            self._reveal_if_everyone_rated(event.indicator)
         return event
+
+    @staticmethod
+    def _anonymous(db) -> bool:
+        """Whether the session's ratings are anonymous (read inside a transaction)."""
+        return bool(db.table("session").get(doc_id=1).get("anonymous"))
+
+    def present(self) -> set[str]:
+        """The ids of the people with the session open now (none without a live room)."""
+        return set(self.room.people()) if self.room is not None else set()
+
+    def _reveal_if_everyone_rated(self, indicator_id: str) -> None:
+        """Reveal the round in hand once everyone present has rated, if the session says so."""
+        if not self.details.get("auto_reveal"):
+            return
+        if not rounds.everyone_rated(self.worksheet(indicator_id), self.present()):
+            return
+        try:
+            self.change(EVERYONE_RATED, Event.by(EVERYONE_RATED, "round_revealed", indicator_id, auto=True))
+        except worksheet.Conflict:
+            pass  # revealed meanwhile (two last ratings at once): once is enough
 
     def update_details(self, actor: Actor, fields: dict) -> Event:
         """Change the session's settings (facilitator only)."""
@@ -229,10 +255,24 @@ class Workshop:
             raise worksheet.Forbidden("Only the facilitator can change the session's settings.")
         fields = {key: fields[key] for key in SESSION_FIELDS if key in fields}
         with self.file.transaction() as db:
+            anonymous = self._anonymous(db)
+            if "anonymous" in fields and fields["anonymous"] != anonymous and self._rated(db):
+                raise worksheet.Conflict("Ratings can be made anonymous, or named again, only while nobody has "
+                                         "rated yet: people rated on the understanding they were given.")
             db.table("session").update(fields, doc_ids=[1])
             event = append_event(db, Event.by(actor, "session_updated", **fields))
         self.notify(self, event)
         return event
+
+    def rated(self) -> bool:
+        """Whether anyone has rated any indicator of this session."""
+        with self.file.reading() as db:
+            return self._rated(db)
+
+    @staticmethod
+    def _rated(db) -> bool:
+        """Whether anyone has rated any indicator (read inside a transaction)."""
+        return any(rounds.has_ratings(worksheet.stored(doc, doc["indicator"])) for doc in db.table("worksheets").all())
 
     def baseline(self) -> dict | None:
         """The earlier assessment this session is compared with, if any."""

@@ -1,9 +1,9 @@
 """The action plan as an Excel workbook, from the same rows as the CSV (record.action_plan).
 
 A header row with filters that stays in view, sensible column widths, due dates as real
-dates, and status as a list to pick from. Cells that a spreadsheet would run as a formula
-are prefixed with `'` exactly as in the CSV, and every cell is written as text (never as a
-formula), so hostile text stays text.
+dates, and status and review as lists to pick from. Cells that a spreadsheet would run as a
+formula are prefixed with `'` exactly as in the CSV, and every cell is written as text (never
+as a formula), so hostile text stays text.
 """
 
 from __future__ import annotations
@@ -17,12 +17,14 @@ from openpyxl.worksheet.datavalidation import DataValidation
 
 from .outputs import printable
 from .record import ACTION_PLAN_COLUMNS, action_plan
+from .review import STATUSES as REVIEW_STATUSES
 from .worksheet import ACTION_STATUSES
 
 WIDTHS = {"Indicator": 10, "Section": 9, "Area": 7, "Action": 60, "Owner": 24, "Due": 12, "Status": 14,
-          "Added by": 24}
+          "Added by": 24, "Status last time": 14, "Review": 14, "Review note": 48}
 DUE = ACTION_PLAN_COLUMNS.index("Due")
 STATUS = ACTION_PLAN_COLUMNS.index("Status")
+REVIEW = ACTION_PLAN_COLUMNS.index("Review")
 NUMBERS = (ACTION_PLAN_COLUMNS.index("Section"), ACTION_PLAN_COLUMNS.index("Area"))
 
 
@@ -53,7 +55,7 @@ def _value(column: int, text: str):
 
 
 def _format(sheet, count: int) -> None:
-    """Bold header with filters, kept in view; widths; date format; status list."""
+    """Bold header with filters, kept in view; widths; date format; status and review lists."""
     for cell in sheet[1]:
         cell.font = Font(bold=True)
     for row in sheet.iter_rows(min_row=2):
@@ -67,8 +69,14 @@ def _format(sheet, count: int) -> None:
     last = chr(ord("A") + len(ACTION_PLAN_COLUMNS) - 1)
     sheet.auto_filter.ref = f"A1:{last}{max(count, 2)}"
     sheet.freeze_panes = "A2"
-    statuses = DataValidation(type="list", formula1='"' + ",".join(ACTION_STATUSES.values()) + '"',
-                              allow_blank=False, showErrorMessage=True, error="Choose a status from the list.")
-    sheet.add_data_validation(statuses)
-    status = chr(ord("A") + STATUS)
-    statuses.add(f"{status}2:{status}{max(count, 2) + 500}")  # rows added later get the list too
+    _pick_list(sheet, STATUS, ACTION_STATUSES, count, blank=False)
+    _pick_list(sheet, REVIEW, REVIEW_STATUSES, count, blank=True)  # only earlier actions have a review
+
+
+def _pick_list(sheet, column: int, labels: dict, count: int, blank: bool) -> None:
+    """A column whose cells are picked from a list of labels."""
+    choices = DataValidation(type="list", formula1='"' + ",".join(labels.values()) + '"',
+                             allow_blank=blank, showErrorMessage=True, error="Choose from the list.")
+    sheet.add_data_validation(choices)
+    letter = chr(ord("A") + column)
+    choices.add(f"{letter}2:{letter}{max(count, 2) + 500}")  # rows added later get the list too

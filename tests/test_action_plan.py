@@ -22,9 +22,10 @@ def test_action_plan_lists_every_action_with_its_indicator(facilitator, particip
     assert response.status_code == 200 and response.mimetype == "text/csv"
     assert 'filename="ecsa-action-plan-leadership-workshop-2026-12-01.csv"' in response.headers["Content-Disposition"]
     assert rows == [
-        ["Indicator", "Section", "Area", "Action", "Owner", "Due", "Status", "Added by"],
-        ["1a", "1", "1", "Co-produce the strategy", "Sam", "2027-03-31", "In progress", "Pat Participant"],
-        ["2b", "1", "2", "Ask carers", "", "", "Open", "Fay Facilitator"],
+        ["Indicator", "Section", "Area", "Action", "Owner", "Due", "Status", "Added by", "Status last time", "Review",
+         "Review note"],
+        ["1a", "1", "1", "Co-produce the strategy", "Sam", "2027-03-31", "In progress", "Pat Participant", "", "", ""],
+        ["2b", "1", "2", "Ask carers", "", "", "Open", "Fay Facilitator", "", "", ""],
     ]
 
 

@@ -104,9 +104,9 @@ def test_the_facilitator_joining_their_own_session_keeps_their_role(app, facilit
 def test_replacing_the_facilitator_link_signs_out_the_browsers_that_used_the_old_one(app, facilitator):
     laptop = app.test_client()  # the old link, opened on another device
     assert laptop.get(facilitator.url(f"/facilitator/{facilitator.token}")).status_code == 303
-    assert laptop.post(facilitator.url("/i/1a/agreed"), data={"agreed": "3"}).status_code == 303
+    assert laptop.post(facilitator.url("/i/1a/agreed"), data={"agreed": "3", "rationale": "What the group agreed."}).status_code == 303
     assert facilitator.post("/facilitator-link").status_code == 303
-    refused = laptop.post(facilitator.url("/i/1a/agreed"), data={"agreed": "1"})
+    refused = laptop.post(facilitator.url("/i/1a/agreed"), data={"agreed": "1", "rationale": "What the group agreed."})
     assert refused.status_code == 403
     assert registry(app).get(facilitator.session_id).worksheet("1a")["agreed_rating"]["value"] == 3
     assert laptop.get(facilitator.url("/settings")).status_code == 302  # to the join form

@@ -99,7 +99,8 @@ def test_a_record_listing_one_thing_twice_is_refused(app, client, earlier, repea
     elif repeat == "action":
         first["actions"].append(copy.deepcopy(first["actions"][0]))
     else:
-        first["votes"].append(dict(first["votes"][0], value=1))
+        votes = first["rounds"][0]["votes"]
+        votes.append(dict(votes[0], value=1))
     before = files_in(app)
     answer = import_file(client, as_bytes(bad))
     assert answer.status_code == 422 and message in answer.get_data(as_text=True)

@@ -18,7 +18,7 @@ def framework():
 
 
 def indicator(framework, indicator_id: str, state: str = "not_started", agreed: int | None = None,
-              locked: bool = False, votes=()) -> dict:
+              locked: bool = False, votes=(), revealed: bool = True, anonymous: bool = False) -> dict:
     """One indicator as a record holds it."""
     found = framework.indicator(indicator_id)
     ws = new_worksheet(indicator_id)
@@ -26,7 +26,15 @@ def indicator(framework, indicator_id: str, state: str = "not_started", agreed: 
                 bullets=list(found.bullets), state=state,
                 agreed_rating=agreed and {"value": agreed, "by": "Fay", "at": "2026-12-01T10:00:00Z", "label": "x"},
                 lock={"by": "Fay", "at": "2026-12-01T10:00:00Z"} if locked else None,
-                votes=[{"participant_id": f"p{i}", "name": f"P{i}", "value": v, "at": ""} for i, v in enumerate(votes)])
+                rounds=[a_round(votes, revealed, anonymous)])
+
+
+def a_round(votes=(), revealed: bool = True, anonymous: bool = False) -> dict:
+    """Round 1 as a record holds it: named ratings, or bare values when anonymous."""
+    named = [{"participant_id": f"p{i}", "name": f"P{i}", "value": v, "at": ""} for i, v in enumerate(votes)]
+    return {"number": 1, "started": None, "revealed": {"by": "Fay", "at": "", "auto": False} if revealed else None,
+            "raters": [{"participant_id": v["participant_id"], "name": v["name"]} for v in named],
+            "votes": [] if anonymous else named, "ballots": sorted(votes) if anonymous else [], "withheld": False}
 
 
 def a_record(framework, indicators: list[dict], scope=(1,), baseline=None) -> dict:
@@ -87,8 +95,19 @@ def test_no_movement_without_an_earlier_assessment(framework):
 def test_distribution_counts_every_level(framework):
     rated = indicator(framework, "1a", votes=(3, 3, 5))
     levels = outputs.distribution(rated, SCALE)
-    assert [len(level["names"]) for level in levels] == [0, 0, 2, 0, 1]
+    assert [level["count"] for level in levels] == [0, 0, 2, 0, 1]
     assert levels[2]["names"] == ["P0", "P1"]
+
+
+def test_distribution_of_anonymous_ratings_counts_without_names(framework):
+    levels = outputs.distribution(indicator(framework, "1a", votes=(3, 3, 5), anonymous=True), SCALE)
+    assert [level["count"] for level in levels] == [0, 0, 2, 0, 1]
+    assert all(level["names"] == [] for level in levels)
+
+
+def test_distribution_never_shows_a_round_not_yet_revealed(framework):
+    levels = outputs.distribution(indicator(framework, "1a", votes=(3, 3, 5), revealed=False), SCALE)
+    assert [level["count"] for level in levels] == [0] * 5
 
 
 def test_printable_keeps_words_and_replaces_what_xml_cannot_hold():

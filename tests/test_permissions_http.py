@@ -46,7 +46,7 @@ def unchanged(app):
 
 def lock(facilitator, indicator="1a"):
     """Agree a rating and lock the indicator."""
-    assert facilitator.post(f"/i/{indicator}/agreed", {"agreed": "3"}).status_code == 303
+    assert facilitator.post(f"/i/{indicator}/agreed", {"agreed": "3", "rationale": "What the group agreed."}).status_code == 303
     assert facilitator.post(f"/i/{indicator}/lock").status_code == 303
 
 
@@ -64,7 +64,7 @@ ITEMS = {"evidence": {"text": "Minutes", "source": ""},
 @pytest.mark.parametrize("htmx", [False, True])
 def test_participant_cannot_set_the_agreed_rating(participant, unchanged, htmx):
     with unchanged(participant):
-        refused = participant.post("/i/1a/agreed", {"agreed": "4"}, htmx=htmx)
+        refused = participant.post("/i/1a/agreed", {"agreed": "4", "rationale": "What the group agreed."}, htmx=htmx)
     assert refused.status_code == 403 and "Only the facilitator can do that." in text(refused)
 
 
@@ -75,7 +75,7 @@ def test_participant_cannot_set_an_invalid_agreed_rating_either(participant, unc
 
 @pytest.mark.parametrize("htmx", [False, True])
 def test_participant_cannot_lock(facilitator, participant, unchanged, htmx):
-    facilitator.post("/i/1a/agreed", {"agreed": "3"})
+    facilitator.post("/i/1a/agreed", {"agreed": "3", "rationale": "What the group agreed."})
     with unchanged(participant):
         refused = participant.post("/i/1a/lock", htmx=htmx)
     assert refused.status_code == 403
@@ -90,7 +90,7 @@ def test_participant_cannot_unlock(facilitator, participant, unchanged, htmx):
 
 
 def test_participant_sees_no_facilitator_controls(facilitator, participant):
-    facilitator.post("/i/1a/agreed", {"agreed": "3"})
+    facilitator.post("/i/1a/agreed", {"agreed": "3", "rationale": "What the group agreed."})
     page = text(participant.get("/i/1a"))
     assert "/agreed" not in page and "/lock" not in page and "Settings" not in page
     assert "/lock" in text(facilitator.get("/i/1a")) and "/agreed" in text(facilitator.get("/i/1a"))
@@ -140,7 +140,7 @@ def test_participant_can_edit_someone_elses_item(app, facilitator, participant):
 def test_participant_vote_is_their_own(app, facilitator, participant):
     facilitator.post("/i/1a/vote", {"value": "5"})
     participant.post("/i/1a/vote", {"value": "1", "participant": "anyone"})
-    votes = workshop_of(app, facilitator).worksheet("1a")["votes"]
+    votes = workshop_of(app, facilitator).worksheet("1a")["rounds"][-1]["votes"]
     assert sorted((v["name"], v["value"]) for v in votes.values()) == [("Fay Facilitator", 5), ("Pat Participant", 1)]
 
 
@@ -151,7 +151,7 @@ def test_joining_someone_elses_session_does_not_give_rights_here(app, facilitato
                           ).headers["Location"].split("/")[2]
     # Olly facilitates his own session, but is a stranger in Fay's.
     assert other.get(f"/s/{other_id}/settings").status_code == 200
-    assert other.post(facilitator.url("/i/1a/agreed"), data={"agreed": "3"}).status_code == 403
+    assert other.post(facilitator.url("/i/1a/agreed"), data={"agreed": "3", "rationale": "What the group agreed."}).status_code == 403
     assert other.get(facilitator.url("/settings")).status_code == 302
 
 
@@ -168,7 +168,7 @@ WRITES = {
     "remove action": lambda item: (f"/i/1a/action/{item['action']}/remove", {}),
     "vote": lambda item: ("/i/1a/vote", {"value": "2"}),
     "clear vote": lambda item: ("/i/1a/vote", {"value": ""}),
-    "agreed rating": lambda item: ("/i/1a/agreed", {"agreed": "5"}),
+    "agreed rating": lambda item: ("/i/1a/agreed", {"agreed": "5", "rationale": "What the group agreed."}),
 }
 
 
@@ -249,7 +249,7 @@ def test_someone_not_joined_is_sent_to_join_when_opening_a_page(app, facilitator
 
 @pytest.mark.parametrize("path, data", [
     ("/i/1a/notes", {"notes": "x", "base": ""}), ("/i/1a/evidence", ITEMS["evidence"]),
-    ("/i/1a/action", ITEMS["action"]), ("/i/1a/vote", {"value": "2"}), ("/i/1a/agreed", {"agreed": "2"}),
+    ("/i/1a/action", ITEMS["action"]), ("/i/1a/vote", {"value": "2"}), ("/i/1a/agreed", {"agreed": "2", "rationale": "What the group agreed."}),
     ("/i/1a/lock", {}), ("/i/1a/unlock", {"reason": "x"}), ("/settings", {"title": "x"}),
     ("/facilitator-link", {}), ("/i/1a/evidence/ITEM", {"text": "x", "source": "", "rev": "1"}),
     ("/i/1a/evidence/ITEM/remove", {}),

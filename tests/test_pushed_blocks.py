@@ -57,7 +57,8 @@ def test_each_distinct_view_is_rendered_once(app, facilitator, join, monkeypatch
     real = worksheets.render_block
     monkeypatch.setattr(worksheets, "render_block", lambda *a, **k: (rendered.append(a[1]), real(*a, **k))[1])
     assert people[0].post(f"/i/{INDICATOR}/vote", {"value": "2"}).status_code == 303
-    assert sorted(rendered) == ["ratings_summary", "status", "status"]  # one summary; status as facilitator or not
+    # Each block once per kind of viewer: the facilitator's has the Reveal and Lock buttons.
+    assert sorted(rendered) == ["ratings_summary", "ratings_summary", "status", "status"]
     assert all(set(changes(page)[0]["html"]) == {"ratings_summary", "status"} for page in pages)
 
 
@@ -74,7 +75,7 @@ def test_edit_and_remove_are_pushed_only_to_those_who_may(app, facilitator, part
 
 def test_a_lock_pushes_the_read_only_worksheet_and_the_unlock_form_only_to_the_facilitator(app, facilitator, participant):
     fay, pat = page_on(app, facilitator, INDICATOR), page_on(app, participant, INDICATOR)
-    assert facilitator.post(f"/i/{INDICATOR}/agreed", {"agreed": "3"}).status_code == 303
+    assert facilitator.post(f"/i/{INDICATOR}/agreed", {"agreed": "3", "rationale": "What the group agreed."}).status_code == 303
     settled(fay, pat)
     assert facilitator.post(f"/i/{INDICATOR}/lock").status_code == 303
     (to_fay,), (to_pat,) = changes(fay), changes(pat)

@@ -163,7 +163,7 @@ def stranger(app) -> Person:
 
 def lock(facilitator: Person, indicator: str = INDICATOR) -> None:
     """The facilitator agrees a rating and locks the indicator (over HTTP, as the page does)."""
-    assert facilitator.post(f"/i/{indicator}/agreed", {"agreed": "3"}).status_code == 303
+    assert facilitator.post(f"/i/{indicator}/agreed", {"agreed": "3", "rationale": "What the group agreed."}).status_code == 303
     assert facilitator.post(f"/i/{indicator}/lock").status_code == 303
 
 

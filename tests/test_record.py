@@ -6,6 +6,7 @@ import copy
 import io
 import json
 import re
+from pathlib import Path
 
 import jsonschema
 import pytest
@@ -16,6 +17,9 @@ from ecsa.record import RecordError, read_import
 from ecsa.workshop import token_digest
 
 
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
 def registry(app):
     """The app's session registry."""
     return app.extensions["ecsa"]
@@ -24,6 +28,19 @@ def registry(app):
 def people(workshop) -> dict:
     """The session's people as Actors, by name."""
     return {p["name"]: workshop.actor(p["id"]) for p in workshop.participants()}
+
+
+WHY = "Strategy agreed; carers asked once."
+
+
+def facilitator_of(workshop):
+    """The session's facilitator, whose download carries everything."""
+    return next(workshop.actor(p["id"]) for p in workshop.participants() if p["role"] == "facilitator")
+
+
+def as_facilitator(workshop) -> dict:
+    """The session's record as its facilitator downloads it."""
+    return record.export(workshop, facilitator_of(workshop))
 
 
 def change(workshop, actor, event_type: str, indicator: str, **data) -> Event:
@@ -47,7 +64,8 @@ def fill(workshop) -> str:
            status="in_progress")
     change(workshop, pat, "vote_cast", "1a", value=2)
     change(workshop, sam, "vote_cast", "1a", value=3)
-    change(workshop, fay, "agreed_rating_set", "1a", value=3)
+    change(workshop, fay, "round_revealed", "1a")
+    change(workshop, fay, "agreed_rating_set", "1a", value=3, rationale=WHY)
     change(workshop, fay, "indicator_locked", "1a")
     change(workshop, fay, "indicator_unlocked", "1a", reason="Survey results came in")
     change(workshop, fay, "indicator_locked", "1a")
@@ -70,7 +88,7 @@ def busy_record(shared_app) -> dict:
     """The record of a busy session, built once."""
     workshop, _, _ = registry(shared_app).create(dict(SESSION), "Fay Facilitator", "staff")
     fill(workshop)
-    return record.export(workshop)
+    return record.export(workshop, facilitator_of(workshop))
 
 
 @pytest.fixture
@@ -108,6 +126,9 @@ def without_regenerated(document: dict) -> dict:
         for key in parents:
             holder = holder[key]
         holder.pop(last, None)  # `baseline` is there only when a session compares
+    for indicator in document["indicators"]:  # a continued session says where its actions came from
+        for action in indicator["actions"]:
+            action.pop("earlier", None)
     return document
 
 
@@ -146,7 +167,8 @@ def test_record_lists_every_indicator_in_scope_and_any_touched_outside_it(export
     ids = [indicator["id"] for indicator in exported["indicators"]]
     assert ids == [i.id for i in framework.indicators([1, 2])] + ["19a"]
     untouched = next(i for i in exported["indicators"] if i["id"] == "1b")
-    assert (untouched["state"], untouched["notes"], untouched["votes"]) == ("not_started", "", [])
+    assert (untouched["state"], untouched["notes"]) == ("not_started", "")
+    assert [(r["number"], r["votes"], r["revealed"]) for r in untouched["rounds"]] == [(1, [], None)]
 
 
 def test_record_holds_the_worksheet_as_agreed(exported):
@@ -155,12 +177,14 @@ def test_record_holds_the_worksheet_as_agreed(exported):
     assert sheet["id"] == "1a" and sheet["state"] == "agreed"
     assert sheet["notes"] == "Carers said 👍🏽 — “mostly”.\nகருத்து நன்று.\n"
     assert [(e["text"], e["source"], e["rev"]) for e in sheet["evidence"]] == [("Carers survey 2025", None, 2)]
-    assert sorted((v["name"], v["value"]) for v in sheet["votes"]) == [
+    assert sorted((v["name"], v["value"]) for v in sheet["rounds"][0]["votes"]) == [
         ("Pat Participant", 2), ("Sam Staff", 3)]
+    assert sheet["rounds"][0]["revealed"]["by"] == "Fay Facilitator"
     assert (sheet["agreed_rating"]["value"], sheet["agreed_rating"]["label"]) == (3, "Developing")
+    assert sheet["agreed_rating"]["rationale"] == WHY
     assert sheet["actions"][0]["due"] == "2026-06-30"
     assert [(h["action"], h["reason"]) for h in sheet["lock_history"]] == [
-        ("locked", None), ("unlocked", "Survey results came in"), ("locked", None)]
+        ("locked", WHY), ("unlocked", "Survey results came in"), ("locked", WHY)]
 
 
 def test_record_audit_log_says_who_did_what(exported):
@@ -181,7 +205,7 @@ def test_record_never_contains_secrets(app, facilitator):
     assert answer.status_code == 200
     text = answer.get_data(as_text=True)
     new_token = workshop.rotate_facilitator_token(people(workshop)["Fay Facilitator"])
-    text += json.dumps(record.export(workshop), ensure_ascii=False)
+    text += json.dumps(record.export(workshop, facilitator_of(workshop)), ensure_ascii=False)
     cookie = facilitator.client.get_cookie("ecsa").value
     for secret in (facilitator.token, token_digest(facilitator.token), new_token, token_digest(new_token), replaced,
                    workshop.details["join_code"], cookie, app.config["SECRET_KEY"]):
@@ -223,7 +247,7 @@ def test_file_name_is_safe_even_with_an_odd_date():
 def test_record_round_trips(shared_app, exported):
     """Export, import through the app, export again: the same record but for regenerated fields."""
     continued = imported_workshop(shared_app, as_bytes(exported))
-    again = record.export(continued)
+    again = record.export(continued, facilitator_of(continued))
     assert without_regenerated(again) == without_regenerated(exported)
     assert again["session"]["continued_from"] == [
         {"session_id": exported["session"]["id"], "exported_at": exported["exported_at"]}]
@@ -232,8 +256,8 @@ def test_record_round_trips(shared_app, exported):
 
 def test_continuing_twice_keeps_the_whole_chain(shared_app, exported):
     """A record continued from a continued record remembers both earlier sessions."""
-    first = record.export(imported_workshop(shared_app, as_bytes(exported)))
-    second = record.export(imported_workshop(shared_app, as_bytes(first)))
+    first = as_facilitator(imported_workshop(shared_app, as_bytes(exported)))
+    second = as_facilitator(imported_workshop(shared_app, as_bytes(first)))
     assert [c["session_id"] for c in second["session"]["continued_from"]] == [
         exported["session"]["id"], first["session"]["id"]]
     assert without_regenerated(second) == without_regenerated(exported)
@@ -247,7 +271,7 @@ def test_round_trip_through_the_domain_as_the_import_view_does(shared_app, expor
         record.continued_details(earlier), "Fay Facilitator", "staff",
         history=record.history(earlier), facilitator_id=fay_id)
     assert facilitator.id == fay_id
-    assert without_regenerated(record.export(continued)) == without_regenerated(exported)
+    assert without_regenerated(record.export(continued, facilitator_of(continued))) == without_regenerated(exported)
 
 
 def test_continued_session_stays_locked_where_it_was_agreed(shared_app, exported):
@@ -367,19 +391,39 @@ def test_import_rejects_a_file_re_saved_as_latin1(exported, framework):
     assert "UTF-8" in rejection(raw, framework)
 
 
+def test_import_of_a_newer_version_says_so(exported, framework):
+    """A record from a later version of ECSA is refused with what to do, not a schema error."""
+    exported["schema_version"] = 3
+    with pytest.raises(RecordError, match="version 3; this server reads versions 1, 2. Update ECSA Workshop"):
+        read_import(as_bytes(exported), framework)
+
+
+def test_a_version_1_record_still_imports_its_ratings_as_one_revealed_round(shared_app, framework):
+    """Records made before rating rounds continue: the ratings everyone saw become round 1, revealed."""
+    old = json.loads((FIXTURES / "record-v1.json").read_text(encoding="utf-8"))
+    continued = imported_workshop(shared_app, as_bytes(old))
+    again = as_facilitator(continued)
+    sheet = next(i for i in again["indicators"] if i["id"] == old["indicators"][0]["id"])
+    [first] = sheet["rounds"]
+    assert first["revealed"] is not None
+    assert sorted((v["name"], v["value"]) for v in first["votes"]) == sorted(
+        (v["name"], v["value"]) for v in old["indicators"][0]["votes"])
+    assert again["schema_version"] == 2 and again["session"]["anonymous"] is False
+    jsonschema.validate(again, record.schema())
+
+
 @pytest.mark.parametrize("break_it, where", [
     (lambda r: r["session"].pop("title"), "session"),
     (lambda r: r.pop("audit"), "the top level"),
     (lambda r: r["indicators"][0].update(notes=5), "indicators/0/notes"),
     (lambda r: r["participants"][0].update(perspective="manager"), "participants/0/perspective"),
-    (lambda r: r["indicators"][0]["votes"][0].update(value="3"), "indicators/0/votes/0/value"),
-    (lambda r: r["indicators"][0]["votes"][0].update(value=True), "indicators/0/votes/0/value"),
+    (lambda r: r["indicators"][0]["rounds"][0]["votes"][0].update(value="3"), "indicators/0/rounds/0/votes/0/value"),
+    (lambda r: r["indicators"][0]["rounds"][0]["votes"][0].update(value=True), "indicators/0/rounds/0/votes/0/value"),
     (lambda r: r["participants"][0].update(token="abc"), "participants/0"),
     (lambda r: r.update(facilitator_token_sha256="0" * 64), "the top level"),
-    (lambda r: r.update(schema_version=2), "schema_version"),
     (lambda r: r["indicators"][0].update(notes="n" * 20_001), "indicators/0/notes"),
 ], ids=["missing field", "missing list", "wrong type", "unknown perspective", "rating as text",
-        "rating as boolean", "extra participant field", "extra top-level field", "newer schema",
+        "rating as boolean", "extra participant field", "extra top-level field",
         "notes too long"])
 def test_import_rejects_a_schema_invalid_record(exported, framework, break_it, where):
     """A record that breaks the schema is refused, saying where."""
@@ -417,8 +461,8 @@ def test_import_rejects_a_scope_naming_a_missing_section(exported, framework):
 
 
 @pytest.mark.parametrize("rate", [
-    lambda sheet: sheet["votes"][0].update(value=9),
-    lambda sheet: sheet["votes"][0].update(value=0),
+    lambda sheet: sheet["rounds"][0]["votes"][0].update(value=9),
+    lambda sheet: sheet["rounds"][0]["votes"][0].update(value=0),
     lambda sheet: sheet["agreed_rating"].update(value=6),
     lambda sheet: sheet["agreed_rating"].update(value=-1),
 ], ids=["vote above", "vote below", "agreed above", "agreed below"])

@@ -25,15 +25,16 @@ def work(facilitator, participant) -> None:
     """A small workshop: ratings, evidence, notes and actions on a few indicators, some hostile."""
     participant.post("/i/1a/vote", {"value": "2"})
     facilitator.post("/i/1a/vote", {"value": "4"})
+    facilitator.post("/i/1a/reveal")
     participant.post("/i/1a/evidence", {"text": "Board minutes, March 2026", "source": "https://example.org/m"})
     participant.post("/i/1a/evidence", {"text": HOSTILE, "source": ""})
     facilitator.post("/i/1a/notes", {"notes": NOTES, "base": ""})
     facilitator.post("/i/1a/action", {"what": "=1+2 co-produce the strategy", "owner": "@Sam", "due": "2027-03-31",
                                       "status": "in_progress"})
     participant.post("/i/2b/action", {"what": "Ask carers", "owner": "", "due": "", "status": "open"})
-    facilitator.post("/i/1a/agreed", {"agreed": "3"})
+    facilitator.post("/i/1a/agreed", {"agreed": "3", "rationale": "What the group agreed."})
     facilitator.post("/i/1a/lock")
-    facilitator.post("/i/2b/agreed", {"agreed": "5"})
+    facilitator.post("/i/2b/agreed", {"agreed": "5", "rationale": "What the group agreed."})
     participant.post("/i/1c/vote", {"value": "1"})
 
 
@@ -208,7 +209,7 @@ def test_word_report_html_report_and_record_agree(facilitator, participant):
         agreed = indicator["agreed_rating"]
         assert (f"Agreed rating: {agreed['value']} – {agreed['label']}" if agreed else "not yet agreed") in in_word
         assert (f"Agreed rating: {agreed['value']} {agreed['label']}" if agreed else "not yet agreed") in in_html
-        for vote in indicator["votes"]:
+        for vote in (vote for round_ in indicator["rounds"] if round_["revealed"] for vote in round_["votes"]):
             assert vote["name"] in in_html and vote["name"] in in_word
         for item in indicator["evidence"]:
             assert item["text"] in in_html and item["text"] in in_word
@@ -231,9 +232,9 @@ def test_xlsx_action_plan_has_filters_dates_and_a_status_list(facilitator, parti
     rows = list(sheet.iter_rows(values_only=True))
     assert rows[0] == record.ACTION_PLAN_COLUMNS
     assert rows[1] == ("1a", 1, 1, "'=1+2 co-produce the strategy", "'@Sam", datetime(2027, 3, 31), "In progress",
-                       "Fay Facilitator")
-    assert rows[2] == ("2b", 1, 2, "Ask carers", None, None, "Open", "Pat Participant")  # no owner, no date
-    assert sheet.auto_filter.ref == "A1:H3" and sheet.freeze_panes == "A2"
+                       "Fay Facilitator", None, None, None)
+    assert rows[2] == ("2b", 1, 2, "Ask carers", None, None, "Open", "Pat Participant", None, None, None)  # no owner, no date
+    assert sheet.auto_filter.ref == "A1:K3" and sheet.freeze_panes == "A2"
     assert sheet["F2"].is_date and sheet["F2"].number_format == "yyyy-mm-dd"
     assert sheet.column_dimensions["D"].width >= 40
     validation = sheet.data_validations.dataValidation[0]
@@ -263,7 +264,7 @@ def test_outputs_need_a_joined_browser(client, facilitator):
 def earlier(app, facilitator) -> bytes:
     """The record of an earlier assessment: 1a agreed at 2, 1b at 4, 1c at 3."""
     for indicator, value in (("1a", "2"), ("1b", "4"), ("1c", "3")):
-        facilitator.post(f"/i/{indicator}/agreed", {"agreed": value})
+        facilitator.post(f"/i/{indicator}/agreed", {"agreed": value, "rationale": "What the group agreed."})
     raw = facilitator.get("/record").data
     for indicator in ("1a", "1b", "1c"):
         facilitator.post(f"/i/{indicator}/agreed", {"agreed": ""})
@@ -277,9 +278,9 @@ def compare(person, raw: bytes, name: str = "earlier.json"):
 
 
 def test_facilitator_compares_with_an_earlier_assessment(app, facilitator, earlier):
-    facilitator.post("/i/1a/agreed", {"agreed": "3"})
-    facilitator.post("/i/1b/agreed", {"agreed": "4"})
-    facilitator.post("/i/1d/agreed", {"agreed": "1"})
+    facilitator.post("/i/1a/agreed", {"agreed": "3", "rationale": "What the group agreed."})
+    facilitator.post("/i/1b/agreed", {"agreed": "4", "rationale": "What the group agreed."})
+    facilitator.post("/i/1d/agreed", {"agreed": "1", "rationale": "What the group agreed."})
     answer = compare(facilitator, earlier)
     assert answer.status_code == 303
     page = facilitator.get("/").get_data(as_text=True)

@@ -49,11 +49,11 @@ def evil(app):
     client.post(f"{base}/i/1a/evidence", data={"text": EVIL, "source": EVIL})
     client.post(f"{base}/i/1a/action", data={"what": EVIL, "owner": EVIL[:80], "due": "", "status": "open"})
     client.post(f"{base}/i/1a/vote", data={"value": "2"})
-    client.post(f"{base}/i/1a/agreed", data={"agreed": "2"})
+    client.post(f"{base}/i/1a/agreed", data={"agreed": "2", "rationale": "What the group agreed."})
     client.post(f"{base}/i/1a/lock")
     client.post(f"{base}/i/1a/unlock", data={"reason": EVIL})
     for write, data in (("notes", {"notes": EVIL, "base": ""}), ("evidence", {"text": EVIL, "source": EVIL}),
-                        ("agreed", {"agreed": "4"}), ("lock", {})):
+                        ("agreed", {"agreed": "4", "rationale": "What the group agreed."}), ("lock", {})):
         client.post(f"{base}/i/1b/{write}", data=data)  # 1b stays locked: its read-only view
     token = re.search(r"/facilitator/([A-Za-z0-9_-]+)", share)[1]
     code = app.extensions["ecsa"].get(session_id).details["join_code"]
@@ -254,7 +254,7 @@ def test_every_answer_carries_the_security_headers(app, facilitator):
 
 @pytest.mark.parametrize("path", ["/", "/share", "/i/1a", "/settings"])
 def test_pages_need_no_inline_script_or_style_so_the_policy_holds(facilitator, path):
-    facilitator.post("/i/1a/agreed", {"agreed": "2"})
+    facilitator.post("/i/1a/agreed", {"agreed": "2", "rationale": "What the group agreed."})
     page = text(facilitator.get(path))
     assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", page)
     assert not re.search(r"\sstyle=", page) and "<style" not in page

@@ -50,7 +50,7 @@ def test_overview_lists_the_sections_areas_and_indicators_in_scope(facilitator):
 
 def test_overview_shows_each_indicators_state_and_agreed_rating(facilitator):
     facilitator.post("/i/1b/notes", {"notes": "Started", "base": ""})
-    facilitator.post("/i/1a/agreed", {"agreed": "3"})
+    facilitator.post("/i/1a/agreed", {"agreed": "3", "rationale": "What the group agreed."})
     facilitator.post("/i/1a/lock")
     page = text(facilitator.get("/"))
     first, second = (page.split(f'id="overview-{i}"')[1].split("</li>")[0] for i in ("1a", "1b"))
@@ -211,13 +211,14 @@ def test_participant_casts_and_clears_their_own_rating(app, participant, htmx):
     cast = participant.post("/i/1a/vote", {"value": "2"}, htmx=htmx)
     assert cast.status_code == (200 if htmx else 303)
     if htmx:
-        assert is_fragment(text(cast), "ratings") and "1 vote: Pat Participant" in text(cast)
+        assert is_fragment(text(cast), "ratings") and "Rated: Pat Participant" in text(cast)
+        assert "Your rating: <strong>2 – Emerging</strong>" in text(cast)
     else:
         assert cast.headers["Location"] == participant.url("/i/1a#ratings")
-    assert [v["value"] for v in worksheet(app, participant)["votes"].values()] == [2]
+    assert [v["value"] for v in worksheet(app, participant)["rounds"][-1]["votes"].values()] == [2]
     assert 'id="vote-2" name="value" type="radio" value="2" checked' in text(participant.get("/i/1a"))
     participant.post("/i/1a/vote", {"value": ""}, htmx=htmx)
-    assert worksheet(app, participant)["votes"] == {}
+    assert worksheet(app, participant)["rounds"][-1]["votes"] == {}
 
 
 def browser_submission(form_html: str, button: str) -> list[tuple[str, str]]:
@@ -237,18 +238,24 @@ def test_clear_my_rating_button_clears_it_even_though_the_rating_is_still_ticked
     cleared = participant.client.post(participant.url("/i/1a/vote"), data=MultiDict(sent),
                                       headers=HX if htmx else {})
     assert cleared.status_code == (200 if htmx else 303)
-    assert worksheet(app, participant)["votes"] == {}
+    assert worksheet(app, participant)["rounds"][-1]["votes"] == {}
 
 
-def test_everyone_sees_each_others_votes(facilitator, participant):
+def test_everyone_sees_who_has_rated_and_the_ratings_only_once_revealed(facilitator, participant):
     facilitator.post("/i/1a/vote", {"value": "3"})
-    participant.post("/i/1a/vote", {"value": "3"})
-    assert "2 votes: Fay Facilitator, Pat Participant" in text(participant.get("/i/1a"))
+    participant.post("/i/1a/vote", {"value": "5"})
+    hidden = text(participant.get("/i/1a"))
+    assert "<strong>2 of 2</strong> have rated" in hidden and "Rated: Fay Facilitator, Pat Participant" in hidden
+    assert "3 – Developing</th>" not in hidden  # no distribution until the reveal
+    assert facilitator.post("/i/1a/reveal").status_code == 303
+    shown = text(participant.get("/i/1a"))
+    assert re.search(r"3 – Developing</th>\s*<td[^>]*>1</td>.*?<td[^>]*>Fay Facilitator</td>", shown, re.S)
+    assert "Ratings are 2 levels apart (3 to 5)" in shown
 
 
 @pytest.mark.parametrize("htmx", [False, True])
 def test_facilitator_sets_the_agreed_rating(app, facilitator, participant, htmx):
-    agreed = facilitator.post("/i/1a/agreed", {"agreed": "4"}, htmx=htmx)
+    agreed = facilitator.post("/i/1a/agreed", {"agreed": "4", "rationale": "What the group agreed."}, htmx=htmx)
     assert agreed.status_code == (200 if htmx else 303)
     if htmx:
         assert is_fragment(text(agreed), "ratings")
@@ -260,7 +267,7 @@ def test_facilitator_sets_the_agreed_rating(app, facilitator, participant, htmx)
 
 @pytest.mark.parametrize("htmx", [False, True])
 def test_facilitator_locks_and_unlocks_with_a_reason(app, facilitator, participant, htmx):
-    facilitator.post("/i/1a/agreed", {"agreed": "3"})
+    facilitator.post("/i/1a/agreed", {"agreed": "3", "rationale": "What the group agreed."})
     locked = facilitator.post("/i/1a/lock", htmx=htmx)
     assert locked.status_code == (200 if htmx else 303)
     if htmx:
@@ -366,7 +373,7 @@ def test_bad_edit_is_refused_and_the_edit_form_keeps_what_was_typed(app, partici
 def test_vote_outside_the_scale_is_refused(app, participant):
     refused = participant.post("/i/1a/vote", {"value": "9"}, htmx=True)
     assert refused.status_code == 422 and "Select a rating" in text(refused)
-    assert worksheet(app, participant)["votes"] == {}
+    assert worksheet(app, participant)["rounds"][-1]["votes"] == {}
 
 
 def test_agreed_rating_outside_the_scale_is_refused(app, facilitator):
@@ -378,7 +385,7 @@ def test_agreed_rating_outside_the_scale_is_refused(app, facilitator):
 @pytest.mark.parametrize("reason, message", [("", "Enter a reason for unlocking"),
                                              ("R" * 501, "must be 500 characters or fewer")])
 def test_unlocking_needs_a_short_reason(app, facilitator, reason, message):
-    facilitator.post("/i/1a/agreed", {"agreed": "3"})
+    facilitator.post("/i/1a/agreed", {"agreed": "3", "rationale": "What the group agreed."})
     facilitator.post("/i/1a/lock")
     refused = facilitator.post("/i/1a/unlock", {"reason": reason}, htmx=True)
     body = text(refused)
@@ -465,7 +472,7 @@ class PageForms(HTMLParser):
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
         if tag == "form" and a.get("method") == "post":
-            self._open = {"action": a["action"], "hx-post": a.get("hx-post"), "fields": [], "textareas": []}
+            self._open = {"action": a["action"], "hx-post": a.get("data-hx-post", a.get("hx-post")), "fields": [], "textareas": []}
             self.forms.append(self._open)
         elif self._open is None:
             return
@@ -511,10 +518,13 @@ def test_every_form_on_the_indicator_page_is_accepted_as_a_browser_sends_it(app,
     facilitator.post("/i/1a/vote", {"value": "2"})
     forms = forms_on(facilitator, "/i/1a")
     kinds = sorted(form["action"].rsplit("/i/1a/", 1)[1].split("/")[0] for form in forms)
-    assert kinds == ["action", "action", "agreed", "evidence", "evidence", "lock", "notes", "vote"]
+    assert kinds == ["action", "action", "agreed", "evidence", "evidence", "lock", "notes", "reveal", "timer",
+                     "timer", "vote"]
     for form in forms:
         assert form["hx-post"] == form["action"]
-        if not form["action"].endswith(("/lock", "/remove")):
+        # Locking, removing and revealing change what the other forms may do; the timer's
+        # buttons each carry a value (tested in test_timer.py).
+        if not form["action"].endswith(("/lock", "/remove", "/reveal", "/timer")):
             assert submit(facilitator, form).status_code == 303, form
     ws = worksheet(app, facilitator)
     assert ws["notes"] == "Typed in the browser" and ws["agreed_rating"] is None
@@ -539,7 +549,7 @@ def test_every_item_form_is_accepted_as_a_browser_sends_it(app, facilitator):
 
 
 def test_lock_and_unlock_forms_are_accepted_as_a_browser_sends_them(app, facilitator):
-    facilitator.post("/i/1a/agreed", {"agreed": "3"})
+    facilitator.post("/i/1a/agreed", {"agreed": "3", "rationale": "What the group agreed."})
     lock = next(f for f in forms_on(facilitator, "/i/1a") if f["action"].endswith("/lock"))
     assert submit(facilitator, lock).status_code == 303
     [unlock] = [f for f in forms_on(facilitator, "/i/1a") if f["action"].endswith("/unlock")]

@@ -14,6 +14,7 @@ from ecsa.worksheet import (
 CONTENT_EVENTS = {name for name, meaning in EVENT_TYPES.items() if meaning.content}
 FACILITATOR_ONLY = {name for name, meaning in EVENT_TYPES.items() if meaning.facilitator_only and meaning.apply}
 
+WHY = "Surveys twice a year, but no carers asked yet."
 FAY = Actor("f1", "Fay Facilitator", FACILITATOR)
 PAT = Actor("p1", "Pat Participant")
 SAM = Actor("p2", "Sam Staff")
@@ -47,7 +48,7 @@ def locked_sheet() -> dict:
     add_evidence(PAT, ws)
     do(PAT, ws, "action_added", id="a0", what="Ask carers", owner="Sam", due=None, status="open")
     do(PAT, ws, "vote_cast", value=2)
-    do(FAY, ws, "agreed_rating_set", value=3)
+    do(FAY, ws, "agreed_rating_set", value=3, rationale=WHY)
     do(FAY, ws, "indicator_locked")
     return ws
 
@@ -59,7 +60,9 @@ CONTENT_CHANGES = {
     "evidence_edited": {"id": "e0", "rev": 1, "text": "Edited", "source": None},
     "evidence_removed": {"id": "e0"},
     "vote_cast": {"value": 4},
-    "agreed_rating_set": {"value": 4},
+    "agreed_rating_set": {"value": 4, "rationale": "Surveys twice a year, acted on."},
+    "round_revealed": {},
+    "round_started": {},
     "action_added": {"id": "a9", "what": "More", "owner": "", "due": None, "status": "open"},
     "action_edited": {"id": "a0", "rev": 1, "what": "Edited", "owner": "", "due": None, "status": "done"},
     "action_removed": {"id": "a0"},
@@ -105,6 +108,8 @@ def test_unlocked_indicator_accepts_every_content_change(event_type):
     """The same changes are allowed again once the facilitator unlocks (so the lock is what refused them)."""
     ws = locked_sheet()
     do(FAY, ws, "indicator_unlocked", reason="New evidence arrived")
+    if event_type == "round_started":  # a new round follows a revealed one
+        do(FAY, ws, "round_revealed")
     before = repr(ws)
     do(FAY, ws, event_type, **dict(CONTENT_CHANGES[event_type]))
     assert repr(ws) != before
@@ -170,16 +175,19 @@ def test_state_is_agreed_on_lock_and_back_in_discussion_on_unlock():
 
 
 def test_lock_history_records_who_when_and_why():
-    """Each lock and unlock is kept, with the facilitator's name, the time and the reason."""
+    """Each lock and unlock is kept, with the facilitator's name, the time and the reason: a
+    lock's reason is the group's rationale for the agreed rating it locks."""
     ws = locked_sheet()
     unlock = do(FAY, ws, "indicator_unlocked", reason="New survey results")
+    do(FAY, ws, "agreed_rating_set", value=4, rationale="Carers asked too now.")
     relock = do(FAY, ws, "indicator_locked")
     assert ws["lock_history"] == [
-        {"action": "locked", "by": "Fay Facilitator", "at": ws["lock_history"][0]["at"], "reason": None},
+        {"action": "locked", "by": "Fay Facilitator", "at": ws["lock_history"][0]["at"], "reason": WHY},
         {"action": "unlocked", "by": "Fay Facilitator", "at": unlock.at, "reason": "New survey results"},
-        {"action": "locked", "by": "Fay Facilitator", "at": relock.at, "reason": None},
+        {"action": "locked", "by": "Fay Facilitator", "at": relock.at, "reason": "Carers asked too now."},
     ]
-    assert ws["lock"] == {"by": "Fay Facilitator", "at": relock.at}
+    assert ws["lock"] == {"by": "Fay Facilitator", "at": relock.at, "rationale": "Carers asked too now."}
+    assert relock.data["rationale"] == "Carers asked too now."  # and so in the audit log
 
 
 def test_added_items_are_authored_by_the_actor_not_the_form():
@@ -251,14 +259,20 @@ def test_facilitator_may_remove_anyones_item_and_the_audit_keeps_it():
     assert event.data["removed"]["text"] == "Out of date leaflet"
 
 
+def votes(ws: dict) -> dict:
+    """The round in hand's ratings, by participant id."""
+    return ws["rounds"][-1]["votes"]
+
+
 def test_votes_are_per_participant():
     """Each person has their own vote; voting again replaces only their own."""
     ws = new_worksheet("1a")
     do(PAT, ws, "vote_cast", value=2)
     do(SAM, ws, "vote_cast", value=4)
-    do(PAT, ws, "vote_cast", value=3)
-    assert {pid: vote["value"] for pid, vote in ws["votes"].items()} == {"p1": 3, "p2": 4}
-    assert ws["votes"]["p2"]["name"] == "Sam Staff"
+    event = do(PAT, ws, "vote_cast", value=3)
+    assert {pid: vote["value"] for pid, vote in votes(ws).items()} == {"p1": 3, "p2": 4}
+    assert votes(ws)["p2"]["name"] == "Sam Staff"
+    assert event.data["round"] == 1  # the audit says which round (so a download knows if it is revealed)
 
 
 def test_vote_can_be_cleared():
@@ -267,16 +281,16 @@ def test_vote_can_be_cleared():
     do(PAT, ws, "vote_cast", value=2)
     do(SAM, ws, "vote_cast", value=4)
     do(PAT, ws, "vote_cast", value=None)
-    assert list(ws["votes"]) == ["p2"]
+    assert list(votes(ws)) == ["p2"]
     do(PAT, ws, "vote_cast", value=None)  # clearing twice is harmless
-    assert list(ws["votes"]) == ["p2"]
+    assert list(votes(ws)) == ["p2"]
 
 
-def test_agreed_rating_records_who_set_it():
-    """The agreed rating says which facilitator set it and when."""
+def test_agreed_rating_records_who_set_it_and_why():
+    """The agreed rating says which facilitator set it, when and the group's reason."""
     ws = new_worksheet("1a")
-    event = do(FAY, ws, "agreed_rating_set", value=3)
-    assert ws["agreed_rating"] == {"value": 3, "by": "Fay Facilitator", "at": event.at}
+    event = do(FAY, ws, "agreed_rating_set", value=3, rationale=WHY)
+    assert ws["agreed_rating"] == {"value": 3, "by": "Fay Facilitator", "at": event.at, "rationale": WHY}
 
 
 def test_notes_saved_together_are_merged_not_overwritten():
@@ -303,8 +317,10 @@ def test_every_event_type_is_declared_once_with_what_it_means():
     """One table: each indicator event names its change; item events their kind; nothing is
     worked out from the type's spelling."""
     indicator_events = {name for name, meaning in EVENT_TYPES.items() if meaning.apply}
-    assert indicator_events == {
+    assert indicator_events >= {
         "notes_saved", "evidence_added", "evidence_edited", "evidence_removed", "action_added", "action_edited",
-        "action_removed", "vote_cast", "agreed_rating_set", "indicator_locked", "indicator_unlocked"}
+        "action_removed", "vote_cast", "round_revealed", "round_started", "agreed_rating_set", "indicator_locked",
+        "indicator_unlocked"}
     assert {EVENT_TYPES[name].item for name in ("evidence_added", "action_removed")} == {"evidence", "action"}
-    assert all(meaning.verb for meaning in EVENT_TYPES.values() if meaning.apply)
+    # Changes to what the indicator shows are announced (the timer announces its own milestones).
+    assert all(meaning.verb for meaning in EVENT_TYPES.values() if meaning.apply and meaning.status)

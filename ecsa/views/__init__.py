@@ -9,6 +9,7 @@ from flask import Flask, abort, current_app, render_template, request
 
 from .. import origins, workshops
 from ..forms import PERSPECTIVES, is_link
+from ..rounds import PHASE_LABELS, perspective_gap
 from ..worksheet import ACTION_STATUSES, STATE_LABELS
 
 # Werkzeug logs every request line; the facilitator link carries a secret token.
@@ -28,21 +29,23 @@ class RedactTokens(logging.Filter):
 
 def register(app: Flask) -> None:
     """Attach blueprints, error pages, template helpers and security headers."""
-    from . import records, reports, sessions, worksheets
-    for module in (sessions, worksheets, records, reports):
+    from . import records, reports, review, sessions, timer, worksheets
+    for module in (sessions, worksheets, records, reports, timer, review):
         app.register_blueprint(module.bp)
     sessions.init_app(app)
     request_log = logging.getLogger("werkzeug")
     # The logger is global and outlives each app (tests make hundreds): one filter is enough.
     if not any(isinstance(f, RedactTokens) for f in request_log.filters):
         request_log.addFilter(RedactTokens())
-    app.jinja_env.globals.update(PERSPECTIVES=PERSPECTIVES, STATE_LABELS=STATE_LABELS,
+    app.jinja_env.globals.update(PERSPECTIVES=PERSPECTIVES, STATE_LABELS=STATE_LABELS, PHASE_LABELS=PHASE_LABELS,
+                                 perspective_gap=perspective_gap,
                                  ACTION_STATUSES=ACTION_STATUSES, is_link=is_link,
                                  current_framework=lambda: workshops().framework)
     # Blocks rendered alone (htmx fragments) do not see a template's top-level imports,
     # so the form macros are globals rather than `{% from "macros.html" import ... %}`.
-    macros = app.jinja_env.get_template("macros.html").module
-    app.jinja_env.globals.update({name: getattr(macros, name) for name in MACROS})
+    for template, names in MACROS.items():
+        macros = app.jinja_env.get_template(template).module
+        app.jinja_env.globals.update({name: getattr(macros, name) for name in names})
     for code, title in ERRORS.items():
         app.register_error_handler(code, _error_page(code, title))
     app.before_request(_writes_from_our_pages_only)
@@ -72,8 +75,9 @@ def _writes_from_our_pages_only():
     return None
 
 
-MACROS = ("field", "textarea", "radios", "select", "error_summary", "message_for", "perspective_radios",
-          "item_controls", "item_edit_form")
+MACROS = {"macros.html": ("field", "textarea", "radios", "select", "error_summary", "message_for",
+                          "perspective_radios", "item_controls", "item_edit_form"),
+          "_rating_macros.html": ("distribution",)}
 
 ERRORS = {
     403: "You cannot do that",

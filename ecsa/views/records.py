@@ -20,9 +20,9 @@ bp = Blueprint("records", __name__)
 def download(session_id):
     """The session as one JSON file (`ecsa-record-<title-slug>-<date>.json`)."""
     workshop = load_workshop(session_id)
-    require_actor(workshop)
+    actor = require_actor(workshop)
     workshop.fold_notes()  # so the audit log names everyone who typed notes until now
-    body = json.dumps(record.export(workshop), ensure_ascii=False, indent=2)
+    body = json.dumps(record.export(workshop, actor), ensure_ascii=False, indent=2)
     name = record.file_name(workshop.details)
     return Response(body, mimetype="application/json",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
@@ -32,9 +32,9 @@ def download(session_id):
 def action_plan(session_id):
     """Every action of the session as a CSV action plan (`ecsa-action-plan-<slug>-<date>.csv`)."""
     workshop = load_workshop(session_id)
-    require_actor(workshop)
+    actor = require_actor(workshop)
     out = io.StringIO()
-    csv.writer(out).writerows(record.action_plan(record.export(workshop)))
+    csv.writer(out).writerows(record.action_plan(record.export(workshop, actor)))
     name = record.file_name(workshop.details).replace("ecsa-record-", "ecsa-action-plan-").replace(".json", ".csv")
     # The byte-order mark makes Excel read the file as UTF-8 (names with accents, emoji).
     return Response("\ufeff" + out.getvalue(), mimetype="text/csv",

@@ -28,7 +28,7 @@ def _session_record(session_id: str) -> tuple:
     workshop = load_workshop(session_id)
     actor = require_actor(workshop)
     workshop.fold_notes()  # so the report holds what was typed until now
-    return workshop, actor, record.export(workshop)
+    return workshop, actor, record.export(workshop, actor)
 
 
 def _download(body: bytes, mimetype: str, details: dict, kind: str, extension: str) -> Response:

@@ -9,6 +9,7 @@ from flask import Blueprint, abort, current_app, redirect, render_template, requ
 
 from .. import forms, workshops
 from ..ratelimit import GuessPacer
+from ..worksheet import Conflict
 from ..workshops import normalise_code
 from .common import (answer, create_once, current_actor, form_attempt, load_workshop, once, remember,
                      require_actor, require_facilitator, submission_key)
@@ -33,7 +34,8 @@ def create():
     form = forms.session_form(request.form, _sections())
     if not form.valid:
         return render_template("home.html", form=form, join_form=forms.Form({}), attempt=form_attempt()), 422
-    details = {key: form.clean[key] for key in ("title", "organisation", "date", "scope")}
+    details = {key: form.clean[key] for key in ("title", "organisation", "date", "scope", "auto_reveal")}
+    details["anonymous"] = form.clean.get("anonymous", False)
     name, perspective = form.clean["name"], form.clean["perspective"]
     workshop, facilitator, token = create_once(submission_key("create", details, name, perspective),
                                                lambda: workshops().create(details, name, perspective))
@@ -174,11 +176,16 @@ def settings(session_id):
     """Change the session's title, organisation, date and sections in scope."""
     workshop = load_workshop(session_id)
     actor = require_facilitator(workshop)
-    context = {"workshop": workshop, "details": workshop.details, "actor": actor}
+    context = {"workshop": workshop, "details": workshop.details, "actor": actor,
+               "anonymous_locked": workshop.rated()}
     if request.method == "GET":
         return render_template("settings.html", form=forms.Form(workshop.details), **context)
     form = forms.session_form(request.form, _sections(), with_facilitator=False)
-    if not form.valid:
-        return answer("settings.html", "settings_form", dict(context, form=form), 422)
-    workshop.update_details(actor, form.clean)
-    return redirect(url_for("worksheets.overview", session_id=session_id), code=303)
+    if form.valid:
+        try:
+            workshop.update_details(actor, form.clean)
+            return redirect(url_for("worksheets.overview", session_id=session_id), code=303)
+        except Conflict as refused:  # someone rated since the form was shown
+            form.errors["anonymous"] = str(refused)
+            context["anonymous_locked"] = True
+    return answer("settings.html", "settings_form", dict(context, form=form), 422)

@@ -9,15 +9,15 @@ from __future__ import annotations
 from flask import Blueprint, abort, render_template, request, url_for
 from jinja2_fragments.flask import render_block
 
-from .. import forms, outputs, record
+from .. import forms, outputs, record, rounds
 from ..events import Event, new_id
-from ..worksheet import ITEM_KINDS, Conflict, Forbidden, authorise, find_item
+from ..worksheet import ITEM_KINDS, RATIONALE_MAX, Conflict, Forbidden, authorise, find_item
 from .common import answer, load_workshop, require_actor
 
 bp = Blueprint("worksheets", __name__, url_prefix="/s/<session_id>")
 
 BLOCKS = {"worksheet", "status", "notes", "evidence", "evidence_list", "ratings", "ratings_summary",
-          "actions", "actions_list"}
+          "actions", "actions_list", "timer"}
 ITEM_FORMS = {"evidence": forms.evidence_form, "action": forms.action_form}  # keyed as worksheet.ITEM_KINDS
 
 
@@ -35,10 +35,26 @@ def overview_context(workshop, actor, **extra) -> dict:
     """Everything the overview page and its progress block render from."""
     details = workshop.details
     sections = [s for s in workshop.framework.sections if s.number in details["scope"]]
-    progress = outputs.summary(record.export(workshop, audit=False), workshop.framework)
-    return dict(workshop=workshop, details=details, actor=actor, sections=sections, sheets=workshop.worksheets(),
+    progress = outputs.summary(record.export(workshop, actor, audit=False), workshop.framework)
+    sheets = workshop.worksheets()
+    return dict(workshop=workshop, details=details, actor=actor, sections=sections, sheets=sheets,
                 progress=progress, here=url_for("worksheets.overview", session_id=workshop.id),
-                compare_error=None) | extra
+                compare_error=None, phases=room_phases(workshop, sheets, actor)) | extra
+
+
+def room_phases(workshop, sheets: dict, actor) -> dict[str, dict]:
+    """Where the room is on each touched indicator: its phase, and (for the facilitator, who
+    keeps the room moving) who of the people here has not rated yet."""
+    present = workshop.present() if actor.is_facilitator else set()
+    people = workshop.participants() if present else []
+    phases = {}
+    for indicator_id, ws in sheets.items():
+        phase = rounds.phase(ws)
+        rated = rounds.raters(rounds.current(ws))
+        phases[indicator_id] = {"phase": phase, "rated": len(rated),
+                                "to_rate": [p["name"] for p in people if phase == rounds.RATING
+                                            and p["id"] in present and p["id"] not in rated]}
+    return phases
 
 
 @bp.get("/overview/<indicator_id>")
@@ -48,9 +64,10 @@ def overview_item(session_id, indicator_id):
     actor = require_actor(workshop)
     if not workshop.in_scope(indicator_id):
         abort(404, "That indicator is not part of this session.")
+    sheets = {indicator_id: workshop.worksheet(indicator_id)}
     return render_template("_overview_item.html", workshop=workshop, actor=actor,
-                           indicator=workshop.framework.indicator(indicator_id),
-                           sheets={indicator_id: workshop.worksheet(indicator_id)})
+                           indicator=workshop.framework.indicator(indicator_id), sheets=sheets,
+                           phases=room_phases(workshop, sheets, actor))
 
 
 def indicator_context(workshop, indicator_id: str, actor, **extra) -> dict:
@@ -69,9 +86,28 @@ def indicator_context(workshop, indicator_id: str, actor, **extra) -> dict:
         here=url_for("worksheets.indicator", session_id=workshop.id, indicator_id=indicator_id),
         editable=ws["lock"] is None, forms={}, editing=None, message=None, conflict=None,
         compared=outputs.compare(workshop.baseline(), indicator_id, (ws["agreed_rating"] or {}).get("value")),
-        my_vote=ws["votes"].get(actor.id, {}).get("value"))
+        my_vote=_my_vote(ws, actor), rating_rationale_max=RATIONALE_MAX)
+    context.update(rating_context(workshop, ws, context["details"], actor))
     context.update(extra)  # callers override the defaults (editing, ...), so not dict(**extra)
     return context
+
+
+def _my_vote(ws: dict, actor) -> int | None:
+    """The viewer's own rating in the round in hand."""
+    return rounds.current(ws)["votes"].get(actor.id, {}).get("value")
+
+
+def rating_context(workshop, ws: dict, details: dict, actor) -> dict:
+    """The rounds as this viewer may see them (values only once revealed), and who of the
+    people here has still to rate in the round in hand."""
+    people, present = workshop.participants(), workshop.present()
+    anonymous = bool(details.get("anonymous"))
+    seen = [rounds.seen_by(round_, actor.id, people, workshop.framework.rating_levels, anonymous,
+                           forms.PERSPECTIVES) for round_ in ws["rounds"]]
+    rated = rounds.raters(rounds.current(ws))
+    return dict(rounds_seen=seen, round=seen[-1], anonymous=anonymous, auto_reveal=bool(details.get("auto_reveal")),
+                to_rate=[p["name"] for p in people if p["id"] in present and p["id"] not in rated],
+                expected=len(present | rated))
 
 
 def view_key(block: str, actor, ws: dict) -> tuple:
@@ -79,13 +115,13 @@ def view_key(block: str, actor, ws: dict) -> tuple:
     facilitator gets the lock forms; a person's own items get Edit and Remove; the whole
     worksheet also shows their own rating.)"""
     if block == "ratings_summary":
-        return ()
+        return (actor.is_facilitator,)  # the facilitator's Reveal and New round buttons
     if block == "status":
         return (actor.is_facilitator,)
     authored = frozenset(item["id"] for item in ws["evidence"] + ws["actions"] if item["author_id"] == actor.id)
     if block in ("evidence_list", "actions_list"):
         return (actor.is_facilitator, authored)
-    return (actor.is_facilitator, authored, ws["votes"].get(actor.id, {}).get("value"))
+    return (actor.is_facilitator, authored, _my_vote(ws, actor))
 
 
 def render_for_viewers(workshop, indicator_id: str, blocks: list[str], viewers: dict) -> dict[str, dict[str, str]]:
@@ -98,7 +134,7 @@ def render_for_viewers(workshop, indicator_id: str, blocks: list[str], viewers: 
         for block in blocks:
             key = (block, view_key(block, actor, base["ws"]))
             if key not in views:
-                context = dict(base, actor=actor, my_vote=base["ws"]["votes"].get(actor.id, {}).get("value"))
+                context = dict(base, actor=actor, my_vote=_my_vote(base["ws"], actor))
                 views[key] = render_block("indicator.html", block, **context)
             rendered.setdefault(sid, {})[block] = views[key]
     return rendered
@@ -123,7 +159,7 @@ def change(session_id: str, indicator_id: str, block: str, make_event, form=None
     """
     workshop = load_workshop(session_id)
     actor = require_actor(workshop)
-    then = url_for(".indicator", session_id=session_id, indicator_id=indicator_id) + f"#{block}"
+    then = url_for("worksheets.indicator", session_id=session_id, indicator_id=indicator_id) + f"#{block}"
     event = make_event(actor)
     status, message, current = 200, None, None
     try:
@@ -228,14 +264,31 @@ def vote(session_id, indicator_id):
                   lambda actor: Event.by(actor, "vote_cast", indicator_id, value=value), form, "vote")
 
 
+@bp.post("/i/<indicator_id>/reveal")
+def reveal(session_id, indicator_id):
+    """Show everyone the ratings of the round in hand (facilitator only)."""
+    return change(session_id, indicator_id, "ratings",
+                  lambda actor: Event.by(actor, "round_revealed", indicator_id))
+
+
+@bp.post("/i/<indicator_id>/round")
+def new_round(session_id, indicator_id):
+    """Start a new rating round after the group has discussed the last one (facilitator only)."""
+    return change(session_id, indicator_id, "ratings",
+                  lambda actor: Event.by(actor, "round_started", indicator_id))
+
+
 @bp.post("/i/<indicator_id>/agreed")
 def agree(session_id, indicator_id):
-    """Set (or clear) the group's agreed rating (facilitator only)."""
+    """Set (or clear) the group's agreed rating, with the group's reason (facilitator only)."""
     workshop = load_workshop(session_id)
     form = forms.Form(request.form)
     value = forms.rating(form, "agreed", workshop.framework.rating_values())
+    rationale = form.text("rationale", "the group's reason for this rating", RATIONALE_MAX,
+                          required=value is not None, name="the reason")
     return change(session_id, indicator_id, "ratings",
-                  lambda actor: Event.by(actor, "agreed_rating_set", indicator_id, value=value), form, "agreed")
+                  lambda actor: Event.by(actor, "agreed_rating_set", indicator_id, value=value,
+                                         rationale=rationale if value is not None else None), form, "agreed")
 
 
 @bp.post("/i/<indicator_id>/lock")

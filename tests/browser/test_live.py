@@ -167,6 +167,7 @@ def test_lock_makes_other_pages_read_only_and_keeps_unsaved_text(served, new_per
     for page in (fay, pat, sam):
         open_indicator(served, page, "1a")
     fay.get_by_label("Agreed rating (facilitator)", exact=True).select_option("3")
+    fay.get_by_label("The group's reason for this rating").fill("Strategy signed off; carers not yet asked.")
     fay.get_by_role("button", name="Set agreed rating").click()
     expect(pat.locator("#ratings")).to_contain_text("Agreed rating: 3 – Developing")
 

@@ -85,6 +85,7 @@ def test_every_character_typed_as_a_lock_lands_is_saved_or_shown_once(served, ne
     open_indicator(served, fay, "1a")
     open_indicator(served, pat, "1a")
     fay.get_by_label("Agreed rating (facilitator)", exact=True).select_option("3")
+    fay.get_by_label("The group's reason for this rating").fill("Strategy signed off; carers not yet asked.")
     fay.get_by_role("button", name="Set agreed rating").click()
     expect(pat.locator("#ratings")).to_contain_text("Agreed rating: 3 – Developing")
     pat.evaluate(RECORD_TYPING)

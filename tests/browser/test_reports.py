@@ -28,6 +28,7 @@ def test_heatmap_updates_live_when_the_facilitator_agrees_a_rating(live_server, 
 
     fay.goto(f"{live_server}/s/{session}/i/1a")
     fay.get_by_label("Agreed rating (facilitator)", exact=True).select_option("3")
+    fay.get_by_label("The group's reason for this rating").fill("Strategy signed off; carers not yet asked.")
     fay.get_by_role("button", name="Set agreed rating").click()
     expect(fay.locator("#ratings")).to_contain_text("Agreed rating: 3 – Developing")
 

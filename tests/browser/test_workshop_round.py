@@ -38,6 +38,7 @@ def test_facilitator_and_participant_complete_an_indicator(live_server, new_pers
     facilitator.goto(participant.url.replace("#notes", ""))
     expect(facilitator.get_by_label("Notes from the group's discussion", exact=True)).to_have_value("Strategy signed off in March.")
     facilitator.get_by_label("Agreed rating (facilitator)", exact=True).select_option("3")
+    facilitator.get_by_label("The group's reason for this rating").fill("Strategy signed off; carers not yet asked.")
     facilitator.get_by_role("button", name="Set agreed rating").click()
     expect(facilitator.locator("#ratings")).to_contain_text("3 – Developing")
     facilitator.get_by_role("button", name="Lock as agreed").click()
