@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ecsa import compile_templates, create_app  # noqa: E402
 from ecsa.events import now_iso  # noqa: E402
+from ecsa.rounds import new_round  # noqa: E402
 from ecsa.worksheet import new_worksheet  # noqa: E402
 
 PEOPLE, EVIDENCE, ACTIONS, NOTES_BYTES = 8, 10, 5, 2048
@@ -36,11 +37,13 @@ def full_history(framework) -> dict:
     sheets = []
     for number, indicator in enumerate(framework.indicators()):
         ws = new_worksheet(indicator.id)
-        ws.update(state="agreed", notes=notes, agreed_rating={"value": number % 5 + 1, "by": "Fay", "at": at},
+        ws.update(state="agreed", notes=notes, agreed_rating={"value": number % 5 + 1, "by": "Fay", "at": at,
+                                                              "rationale": "Signed off by the board."},
                   lock={"by": "Fay", "at": at},
                   lock_history=[{"action": "locked", "by": "Fay", "at": at, "reason": None}],
-                  votes={p["id"]: {"value": (number + n) % 5 + 1, "name": p["name"], "at": at}
-                         for n, p in enumerate(people)},
+                  rounds=[dict(new_round(), revealed={"by": "Fay", "at": at, "auto": False},
+                               votes={p["id"]: {"value": (number + n) % 5 + 1, "name": p["name"], "at": at}
+                                      for n, p in enumerate(people)})],
                   evidence=[_item(n, at, text=f"Evidence {n}: survey of {indicator.id}",
                                   source=f"https://example.org/{n}") for n in range(EVIDENCE)],
                   actions=[_item(n, at, what=f"Action {n} for {indicator.id}: share the findings", owner="Sam",

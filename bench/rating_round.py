@@ -8,6 +8,10 @@ within the round (default 10 s): 24 votes a second across the server. For every 
 every page of its session, the time from sending the POST to that page receiving the
 change with its blocks (the push carries them, rendered for that page) is measured.
 Target (issue #12): p95 <= 50 ms.
+
+Then the facilitator of each session reveals the round (all sessions at once), and for
+every page the time from sending `POST /s/<sid>/i/1a/reveal` to that page receiving the
+distribution (the pushed ratings block) is measured. Target (issue #9): within 200 ms.
 """
 
 from __future__ import annotations
@@ -41,8 +45,9 @@ def start_server() -> tuple[subprocess.Popen, str]:
     return server, line.split("running at ")[1].split("/ ")[0]
 
 
-async def session(http: aiohttp.ClientSession, base: str, people: int) -> tuple[str, list[tuple[str, str]]]:
-    """A new session and `people` participants in it: (session id, [(name, cookie)])."""
+async def session(http: aiohttp.ClientSession, base: str, people: int) -> tuple[str, list[tuple[str, str]], str]:
+    """A new session and `people` participants in it: (session id, [(name, cookie)], the
+    facilitator's cookie)."""
     async with http.post(f"{base}/sessions", data=FORM, allow_redirects=False) as created:
         session_id = created.headers["Location"].split("/")[2]
         cookie = created.cookies["ecsa"].value
@@ -54,7 +59,7 @@ async def session(http: aiohttp.ClientSession, base: str, people: int) -> tuple[
         async with http.post(f"{base}/join/{code}", data={"name": name, "perspective": "staff"},
                              allow_redirects=False) as answer:
             joined.append((name, answer.cookies["ecsa"].value))
-    return session_id, joined
+    return session_id, joined, cookie
 
 
 async def main_async(args) -> None:
@@ -62,13 +67,18 @@ async def main_async(args) -> None:
     server, base = start_server()
     sent: dict[tuple[str, str], float] = {}   # (session, voter) -> when the POST was sent
     latencies, missing_blocks = [], 0
+    revealed_at: dict[str, float] = {}  # session -> when its reveal POST was sent
+    reveals, reveals_without_distribution = [], 0
     try:
         async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
             rooms = [await session(http, base, args.people) for _ in range(args.sessions)]
             pages = []
 
             def on_changed(session_id: str, change: dict) -> None:
-                nonlocal missing_blocks
+                nonlocal missing_blocks, reveals_without_distribution
+                if change.get("type") == "round_revealed" and session_id in revealed_at:
+                    reveals.append(time.perf_counter() - revealed_at[session_id])
+                    reveals_without_distribution += "ecsa-distribution" not in change.get("html", {}).get("ratings", "")
                 if change.get("type") != "vote_cast":
                     return
                 voter = change["message"].rsplit(" rated ", 1)[0]
@@ -76,7 +86,7 @@ async def main_async(args) -> None:
                     latencies.append(time.perf_counter() - sent[(session_id, voter)])
                     missing_blocks += not change.get("html")
 
-            for session_id, people in rooms:
+            for session_id, people, _ in rooms:
                 for _, cookie in people:
                     page = socketio.AsyncClient(reconnection=False)
                     page.on("changed", lambda change, s=session_id: on_changed(s, change))
@@ -93,7 +103,15 @@ async def main_async(args) -> None:
                 async with http.post(f"{base}/s/{session_id}/i/{INDICATOR}/vote", data={"value": str(rng.randint(1, 5))},
                                      headers={"Cookie": f"ecsa={cookie}", "HX-Request": "true"}) as answer:
                     assert answer.status == 200, answer.status
-            await asyncio.gather(*(vote(sid, name, cookie) for sid, people in rooms for name, cookie in people))
+            await asyncio.gather(*(vote(sid, name, cookie) for sid, people, _ in rooms for name, cookie in people))
+            await asyncio.sleep(3)
+
+            async def reveal(session_id: str, cookie: str) -> None:
+                revealed_at[session_id] = time.perf_counter()
+                async with http.post(f"{base}/s/{session_id}/i/{INDICATOR}/reveal",
+                                     headers={"Cookie": f"ecsa={cookie}", "HX-Request": "true"}) as answer:
+                    assert answer.status == 200, answer.status
+            await asyncio.gather(*(reveal(sid, fay) for sid, _, fay in rooms))
             await asyncio.sleep(3)
             await asyncio.gather(*(page.disconnect() for page in pages))
     finally:
@@ -106,6 +124,11 @@ async def main_async(args) -> None:
     print(f"vote -> its change on each page of the session: {len(ms):,} of {expected:,} received, "
           f"p50 {statistics.median(ms):.1f} ms, p95 {ms[int(len(ms) * 0.95)]:.1f} ms, "
           f"p99 {ms[int(len(ms) * 0.99)]:.1f} ms, max {ms[-1]:.1f} ms; without blocks: {missing_blocks}")
+    shown = sorted(x * 1000 for x in reveals)
+    print(f"reveal (all {args.sessions} sessions at once) -> the distribution on each page: {len(shown):,} of "
+          f"{args.sessions * args.people:,} received, p50 {statistics.median(shown):.1f} ms, "
+          f"p95 {shown[int(len(shown) * 0.95)]:.1f} ms, max {shown[-1]:.1f} ms; "
+          f"without the distribution: {reveals_without_distribution}")
 
 
 def main() -> None:
