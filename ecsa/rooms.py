@@ -66,6 +66,7 @@ class Room:
         self.follow = Follow()
         self.presence_last, self.presence_due = -1e9, False
         self.presence_sending = threading.Lock()  # one presence list rendered and sent at a time
+        self.present_told: frozenset[str] = frozenset()  # who pages last heard is here (rating counts)
         self.fold_pending = False
         self.last_told: dict[tuple, str] = {}  # (event type, indicator) -> time last told (first_of_batch)
         self.last_used = clock()
@@ -180,6 +181,12 @@ class Room:
                 return wait
             self.presence_last = now  # claimed now, so a change racing this one waits its turn
             return 0.0
+
+    def present_changed(self, present: frozenset[str]) -> bool:
+        """Whether the people here differ from those pages last heard of (True once per change)."""
+        with self.lock:
+            changed, self.present_told = present != self.present_told, present
+            return changed
 
     def presence_sent(self) -> None:
         """A list is being rendered now: later changes need a new one."""

@@ -107,3 +107,20 @@ def participant_id(person: Person) -> str:
     """The participant id this person's browser cookie holds."""
     with person.client.session_transaction() as cookie:
         return cookie["joined"][person.session_id]
+
+
+def test_someone_arriving_updates_who_has_still_to_rate(app, facilitator, participant, join, monkeypatch):
+    """"1 of 2 have rated" counts the people here: when someone opens the session, pages on an
+    indicator still being rated are sent its new counts, naming the newcomer as still to rate."""
+    from ecsa.realtime import broadcast
+    monkeypatch.setattr(broadcast, "PRESENCE_GAP", 0)  # one presence list per change, at once
+    fay, pat = page_on(app, facilitator, INDICATOR), page_on(app, participant, INDICATOR)
+    assert participant.post(f"/i/{INDICATOR}/vote", {"value": "4"}).status_code == 303
+    settled(fay, pat)
+    sam = join("Sam Staff", "staff")
+    page_on(app, sam, OTHER)
+    counts = [change for change in changes(fay) if change["type"] == "present_changed"]
+    assert counts and counts[-1]["indicator"] == INDICATOR
+    summary = counts[-1]["html"]["ratings_summary"]
+    assert "<strong>1 of 3</strong> has rated" in summary and "Still to rate: Fay Facilitator, Sam Staff" in summary
+    assert "ecsa-distribution" not in summary  # still only who, never what

@@ -12,6 +12,7 @@ import time
 from flask import Flask, current_app, has_app_context, has_request_context, render_template
 
 from ..events import Actor
+from .. import rounds
 from ..rooms import TYPING_SECONDS
 from ..worksheet import changed_blocks, meaning_of
 from . import socketio
@@ -119,8 +120,25 @@ def _send_presence(workshop) -> None:
     room = workshop.room
     with room.presence_sending:  # one at a time per room: an older list never lands last
         room.presence_sent()
-        html = render_template("_presence.html", people=people(workshop), workshop=workshop)
+        here = people(workshop)
+        html = render_template("_presence.html", people=here, workshop=workshop)
         socketio.emit("presence", {"html": html}, to=workshop.id)
+        if room.present_changed(frozenset(person["id"] for person in here)):
+            _tell_rating_counts(workshop, {indicator for person in here for indicator in person["indicators"]})
+
+
+def _tell_rating_counts(workshop, indicators: set[str]) -> None:
+    """Someone came or went: pages on an indicator still being rated show its new counts
+    ("3 of 7 have rated", who has still to rate), which count the people here."""
+    for indicator in sorted(indicators):
+        ws = workshop.worksheet(indicator)
+        if ws["lock"] or rounds.current(ws)["revealed"]:
+            continue
+        change = {"type": "present_changed", "indicator": indicator, "event_id": None,
+                  "blocks": ["ratings_summary"], "notes": False, "message": ""}
+        pushed = set(_push_blocks(workshop, indicator, change))
+        for sid in set(workshop.room.on_indicator(indicator)) - pushed:  # no request to render in: they fetch
+            socketio.emit("changed", change, to=sid)
 
 
 def push_follow(workshop) -> None:
