@@ -248,16 +248,16 @@ def test_a_new_session_has_no_banner_and_nothing_to_review(facilitator):
 
 def test_live_refresh_sends_summaries_only_when_a_review_changed(app, continued, pat):
     page = continued.get("/review").get_data(as_text=True)
-    seen = json.loads(page.split('hx-vals="')[1].split('"')[0].replace("&#34;", '"'))["seen"]
+    seen = json.loads(page.split('data-hx-vals="')[1].split('"')[0].replace("&#34;", '"'))["seen"]
     quiet = continued.client.get(continued.url(f"/review?block=progress&seen={seen}"), headers=HX)
     assert "hx-swap-oob" not in quiet.get_data(as_text=True) and "0 of 3 reviewed" in quiet.get_data(as_text=True)
     indicator, aid = action_id(app, continued, "Ask carers")
     pat.post(f"/review/{indicator}/{aid}", {"status": "dropped", "note": "Merged into 2b"})
     fresh = continued.client.get(continued.url(f"/review?block=progress&seen={seen}"), headers=HX)
     html = fresh.get_data(as_text=True)
-    assert "1 of 3 reviewed" in html and f'id="review-{aid}-now" hx-swap-oob="true"' in html
+    assert "1 of 3 reviewed" in html and f'id="review-{aid}-now" data-hx-swap-oob="true"' in html
     assert "Reviewed: <strong>Dropped</strong> – Merged into 2b" in html and 'name="note"' not in html
-    assert '<p id="review-news" class="nhsuk-u-visually-hidden" hx-swap-oob="innerHTML">Reviews updated: 1 of 3' in html
+    assert '<p id="review-news" class="nhsuk-u-visually-hidden" data-hx-swap-oob="innerHTML">Reviews updated: 1 of 3' in html
 
 
 def test_action_plans_carry_the_earlier_status_and_the_review(app, continued):
