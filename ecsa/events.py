@@ -24,6 +24,11 @@ def new_id(nbytes: int = 6) -> str:
     return secrets.token_hex(nbytes)
 
 
+class NotAllowedNow(Exception):
+    """A change that the worksheet's state does not allow now, with the reason to show (the
+    rules answer it as a conflict; rating rounds, timers and reviews raise their own kinds)."""
+
+
 @dataclass(frozen=True)
 class Actor:
     """The person making a change, as the server knows them (never as the client claims)."""

@@ -11,13 +11,13 @@ applies, the rest say what a page shows.
 
 from __future__ import annotations
 
-from .events import Event
+from .events import Event, NotAllowedNow
 
 STATUSES = {"done": "Done", "in_progress": "In progress", "not_started": "Not started", "dropped": "Dropped"}
 NOTE_MAX = 500  # a short note: what happened, or why it was dropped
 
 
-class ReviewRefused(Exception):
+class ReviewRefused(NotAllowedNow):
     """This review cannot be made (worksheet.py answers it as a Conflict)."""
 
 

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import statistics
 
-from .events import Event
+from .events import Event, NotAllowedNow
 
 SPREAD = 2  # ratings this many levels apart or more are flagged for discussion
+MAX_ROUNDS = 100  # per indicator (the record's schema holds no more)
+ANONYMOUS_MIN = 3  # ratings an anonymous round needs before a reveal: with fewer, who rated what can be told
 
 
 def new_round(number: int = 1, started: dict | None = None) -> dict:
@@ -64,7 +66,7 @@ def phase(ws: dict) -> str:
 
 # ---- the rules: what each rating event needs, and what it changes ------------------------
 
-class RoundRefused(Exception):
+class RoundRefused(NotAllowedNow):
     """A rating event that does not fit the round in hand (the caller turns it into a Conflict)."""
 
 
@@ -81,6 +83,18 @@ def check(ws: dict, event: Event) -> None:
             raise RoundRefused(f"Nobody has rated in round {round_['number']} yet, so there is nothing to reveal.")
     if event.type == "round_started" and not round_["revealed"]:
         raise RoundRefused(f"Reveal the ratings of round {round_['number']} before starting a new round.")
+    if event.type == "round_started" and len(ws["rounds"]) >= MAX_ROUNDS:
+        raise RoundRefused(f"This indicator already has {MAX_ROUNDS} rounds, the most it can keep.")
+
+
+def check_anonymous_reveal(ws: dict) -> None:
+    """In an anonymous session, refuse to reveal fewer than ANONYMOUS_MIN ratings: knowing
+    who rated, one or two values would say who gave which."""
+    count = len(values(current(ws)))
+    if count < ANONYMOUS_MIN:
+        raise RoundRefused(f"Ratings are anonymous in this session, so at least {ANONYMOUS_MIN} people must rate "
+                           f"before a reveal (so far {count} {'has' if count == 1 else 'have'}): with fewer, "
+                           "who gave which rating could be told.")
 
 
 def vote_cast(ws: dict, event: Event) -> None:

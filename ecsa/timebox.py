@@ -20,7 +20,7 @@ import math
 from datetime import datetime, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .events import Event
+from .events import Event, NotAllowedNow
 
 MINUTES_MIN, MINUTES_MAX = 1, 120  # a timebox is for part of a workshop, never for days
 PRESETS = (2, 5, 10, 15)            # minutes, the facilitator's one-click lengths
@@ -50,7 +50,7 @@ def parse_minutes(raw) -> int | None:
     return minutes if MINUTES_MIN <= minutes <= MINUTES_MAX else None
 
 
-class TimerRefused(Exception):
+class TimerRefused(NotAllowedNow):
     """A timer event that the timer's state does not allow (the caller turns it into a Conflict)."""
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from . import review, rounds, timebox
-from .events import Actor, Event
+from .events import Actor, Event, NotAllowedNow
 from .textmerge import merge
 
 NOTES_MAX = 20_000  # the record schema's limit on notes
@@ -101,7 +101,10 @@ def authorise(actor: Actor, ws: dict, event: Event) -> None:
     if meaning.item and not meaning.adds_item:
         _authorise_item(actor, ws, event, meaning.item)
     if meaning.check:
-        meaning.check(ws, event)
+        try:
+            meaning.check(ws, event)
+        except NotAllowedNow as refused:  # the state does not allow it now: say why
+            raise Conflict(str(refused)) from None
 
 
 def _authorise_item(actor: Actor, ws: dict, event: Event, kind: str) -> None:
@@ -172,27 +175,11 @@ def _item_removed(ws: dict, event: Event) -> None:
     ws[ITEM_KINDS[kind].list].remove(item)
 
 
-def _check_round(ws: dict, event: Event) -> None:
-    """A rating event must fit the round in hand (see rounds.check)."""
+def check_anonymous_reveal(ws: dict) -> None:
+    """An anonymous session's round needs enough ratings to be revealed (see rounds)."""
     try:
-        rounds.check(ws, event)
-    except rounds.RoundRefused as refused:
-        raise Conflict(str(refused)) from None
-
-
-def _check_timer(ws: dict, event: Event) -> None:
-    """A timer event must fit the timer's state (see timebox.check)."""
-    try:
-        timebox.check(ws, event)
-    except timebox.TimerRefused as refused:
-        raise Conflict(str(refused)) from None
-
-
-def _check_review(ws: dict, event: Event) -> None:
-    """An action review must be of an action from the earlier record (see review.check)."""
-    try:
-        review.check(ws, event)
-    except review.ReviewRefused as refused:
+        rounds.check_anonymous_reveal(ws)
+    except NotAllowedNow as refused:
         raise Conflict(str(refused)) from None
 
 
@@ -233,8 +220,8 @@ class EventType:
                                     # and moves a not-started indicator into discussion
     item: str | None = None         # the item kind it adds, edits or removes
     adds_item: bool = False         # adds one (else it works on an existing one, checked first)
-    check: Callable[[dict, Event], None] | None = None  # raises Conflict when the worksheet's state
-                                                        # does not allow it now
+    check: Callable[[dict, Event], None] | None = None  # raises NotAllowedNow when the worksheet's
+                                                        # state does not allow it now
     private: bool = False           # carries a rating that stays hidden until its round is revealed
     blocks: tuple[str, ...] = ()    # indicator page blocks it changes ("status" too, unless "worksheet")
     status: bool = True             # whether it can change the status block
@@ -261,12 +248,12 @@ EVENT_TYPES = {meaning.name: meaning for meaning in [
     EventType("notes_edited", status=False, told_once=True),
     *_item_events("evidence", "evidence_list", "evidence"),
     *_item_events("action", "actions_list", "an action"),
-    EventType("vote_cast", rounds.vote_cast, content=True, check=_check_round, private=True,
+    EventType("vote_cast", rounds.vote_cast, content=True, check=rounds.check, private=True,
               blocks=("ratings_summary",), verb="rated"),
     # Revealing and starting a round change the rating form too (hidden once revealed).
-    EventType("round_revealed", rounds.round_revealed, facilitator_only=True, content=True, check=_check_round,
+    EventType("round_revealed", rounds.round_revealed, facilitator_only=True, content=True, check=rounds.check,
               blocks=("ratings",), verb="revealed the ratings of"),
-    EventType("round_started", rounds.round_started, facilitator_only=True, content=True, check=_check_round,
+    EventType("round_started", rounds.round_started, facilitator_only=True, content=True, check=rounds.check,
               blocks=("ratings",), verb="started a new rating round on"),
     EventType("agreed_rating_set", _agreed_rating_set, facilitator_only=True, content=True,
               blocks=("ratings_summary",), verb="set the agreed rating of"),
@@ -275,19 +262,19 @@ EVENT_TYPES = {meaning.name: meaning for meaning in [
               verb="unlocked"),
     # The facilitator's timebox (ecsa/timebox.py): not content, so it runs on a locked indicator
     # too; it announces its own milestones (one minute left, time is up) on every page.
-    EventType("timer_started", timebox.apply_start, facilitator_only=True, check=_check_timer, blocks=("timer",),
+    EventType("timer_started", timebox.apply_start, facilitator_only=True, check=timebox.check, blocks=("timer",),
               status=False),
-    EventType("timer_paused", timebox.apply_pause, facilitator_only=True, check=_check_timer, blocks=("timer",),
+    EventType("timer_paused", timebox.apply_pause, facilitator_only=True, check=timebox.check, blocks=("timer",),
               status=False),
-    EventType("timer_resumed", timebox.apply_resume, facilitator_only=True, check=_check_timer, blocks=("timer",),
+    EventType("timer_resumed", timebox.apply_resume, facilitator_only=True, check=timebox.check, blocks=("timer",),
               status=False),
-    EventType("timer_extended", timebox.apply_extend, facilitator_only=True, check=_check_timer, blocks=("timer",),
+    EventType("timer_extended", timebox.apply_extend, facilitator_only=True, check=timebox.check, blocks=("timer",),
               status=False),
-    EventType("timer_stopped", timebox.apply_stop, facilitator_only=True, check=_check_timer, blocks=("timer",),
+    EventType("timer_stopped", timebox.apply_stop, facilitator_only=True, check=timebox.check, blocks=("timer",),
               status=False),
     # The group's review of an action from the earlier record (ecsa/review.py): anyone may, and
     # not content, so a locked indicator (an earlier session's often are) still takes it.
-    EventType("action_reviewed", review.action_reviewed, item="action", check=_check_review,
+    EventType("action_reviewed", review.action_reviewed, item="action", check=review.check,
               blocks=("actions_list",), status=False, verb="reviewed an action on"),
     # Session-wide events (no indicator): in the audit log, and told to the room as said.
     EventType("session_created"),

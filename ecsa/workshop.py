@@ -214,6 +214,8 @@ class Workshop:
                 table, where = db.table("worksheets"), Query().indicator == event.indicator
                 ws = worksheet.stored(table.get(where), event.indicator)
                 worksheet.authorise(actor, ws, event)
+                if event.type == "round_revealed" and self._anonymous(db):
+                    worksheet.check_anonymous_reveal(ws)
                 worksheet.apply(ws, event)  # NotesMoved if the notes changed since the merge
                 if worksheet.meaning_of(event.type).private and self._anonymous(db):
                     event.data.pop("value")  # the audit says that someone rated, never what
@@ -299,6 +301,30 @@ class Workshop:
             event = append_event(db, Event.by(actor, "participant_joined", perspective=perspective, role=role))
         self.notify(self, event)
         return actor
+
+    def new_screen_token(self, actor: Actor) -> str:
+        """A new room screen link's token (facilitator only), kept only as its hash. It replaces
+        the last one not yet opened; screens already showing the session carry on (their
+        cookie holds the screen generation, which stays)."""
+        if not actor.is_facilitator:
+            raise worksheet.Forbidden("Only the facilitator can open the room screen.")
+        token = secrets.token_urlsafe(32)
+        with self.file.transaction() as db:
+            generation = db.table("secrets").get(doc_id=1).get("screen_generation") or secrets.token_hex(8)
+            db.table("secrets").update({"screen_token_sha256": token_digest(token), "screen_generation": generation},
+                                       doc_ids=[1])
+        return token
+
+    def is_screen_token(self, token: str) -> bool:
+        """Whether token is this session's room screen token (compared in constant time)."""
+        with self.file.reading() as db:
+            stored = db.table("secrets").get(doc_id=1).get("screen_token_sha256")
+        return stored is not None and hmac.compare_digest(stored, token_digest(token))
+
+    def screen_generation(self) -> str | None:
+        """What a room screen's cookie must hold for this session (None: no screen link made yet)."""
+        with self.file.reading() as db:
+            return db.table("secrets").get(doc_id=1).get("screen_generation")
 
 
 def add_participant(db, actor: Actor, perspective: str) -> None:

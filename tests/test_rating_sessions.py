@@ -37,15 +37,20 @@ def test_a_new_session_names_ratings_and_reveals_by_hand(app, facilitator):
 def test_an_anonymous_sessions_audit_says_someone_rated_never_what(app, join):
     fay = new_session(app, anonymous=True)
     pat = join("Pat Participant", "unpaid_carer", person=fay)
+    sam = join("Sam Staff", "staff", person=fay)
     pat.post("/i/1a/vote", {"value": "2"})
     fay.post("/i/1a/vote", {"value": "4"})
     rated = [event for event in workshop_of(app, fay).audit() if event.type == "vote_cast"]
     assert [(event.actor_name, event.data) for event in rated] == [
         ("Pat Participant", {"round": 1}), ("Fay Facilitator", {"round": 1})]
-    fay.post("/i/1a/reveal")
+    # Two ratings and two names: who gave which could be told, so no reveal yet.
+    early = fay.post("/i/1a/reveal", htmx=True)
+    assert early.status_code == 409 and "at least 3 people must rate" in early.get_data(as_text=True)
+    sam.post("/i/1a/vote", {"value": "4"})
+    assert fay.post("/i/1a/reveal").status_code == 303
     for person in (fay, pat):
         sheet = next(i for i in record_of(person)["indicators"] if i["id"] == "1a")
-        assert sheet["rounds"][0]["votes"] == [] and sheet["rounds"][0]["ballots"] == [2, 4]
+        assert sheet["rounds"][0]["votes"] == [] and sheet["rounds"][0]["ballots"] == [2, 4, 4]
     page = pat.get("/i/1a").get_data(as_text=True)
     assert "2 – Emerging</th>" in page and "Pat Participant</td>" not in page
 

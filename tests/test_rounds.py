@@ -177,3 +177,14 @@ def test_a_worksheet_stored_before_rounds_has_its_ratings_as_one_revealed_round(
     ws = stored(old, "1a")
     assert rounds.values(rounds.current(ws)) == [3] and rounds.current(ws)["revealed"]["at"] == "2026-11-01T10:00:00Z"
     assert "votes" not in ws and "votes" in old  # the stored document is not changed in place
+
+
+def test_an_indicator_keeps_at_most_a_hundred_rounds():
+    ws = new_worksheet("1a")
+    for _ in range(rounds.MAX_ROUNDS - 1):
+        do(PAT, ws, "vote_cast", value=3)
+        do(FAY, ws, "round_revealed")
+        do(FAY, ws, "round_started")
+    do(PAT, ws, "vote_cast", value=3)
+    do(FAY, ws, "round_revealed")
+    assert "already has 100 rounds" in str(refused(FAY, ws, "round_started"))
