@@ -208,11 +208,11 @@ def test_evidence_votes_and_notes_show_on_the_facilitators_page_quickly(served, 
     pat.get_by_role("button", name="Add evidence").click()
     evidence = seen_after(fay, "Minutes of the March board", started)
 
-    watch_for(fay, "1 vote: Pat")
+    watch_for(fay, "Rated: Pat")
     pat.get_by_label("4 – Established", exact=True).check()
     started = now_ms()
     pat.get_by_role("button", name="Save my rating").click()
-    vote = seen_after(fay, "1 vote: Pat", started)
+    vote = seen_after(fay, "Rated: Pat", started)
 
     watch_value(fay, "#notes-text", "Quick")
     pat.get_by_label(NOTES, exact=True).click()

@@ -33,7 +33,7 @@ def test_facilitator_and_participant_complete_an_indicator(live_server, new_pers
     expect(participant.locator("#evidence")).to_contain_text("Added by Pat")
     participant.get_by_label("3 – Developing", exact=True).check()
     participant.get_by_role("button", name="Save my rating").click()
-    expect(participant.locator("#ratings")).to_contain_text("1 vote: Pat")
+    expect(participant.locator("#ratings")).to_contain_text("Rated: Pat")
 
     facilitator.goto(participant.url.replace("#notes", ""))
     expect(facilitator.get_by_label("Notes from the group's discussion", exact=True)).to_have_value("Strategy signed off in March.")
@@ -56,7 +56,7 @@ def test_facilitator_and_participant_complete_an_indicator(live_server, new_pers
     sheet = next(i for i in record["indicators"] if i["id"] == "1a")
     assert sheet["state"] == "agreed" and sheet["agreed_rating"]["value"] == 3
     assert sheet["notes"] == "Strategy signed off in March."
-    assert [v["name"] for v in sheet["votes"]] == ["Pat"]
+    assert [v["name"] for v in sheet["rounds"][0]["votes"]] == ["Pat"]
     assert facilitator.errors == [] and participant.errors == []
 
 
