@@ -26,6 +26,7 @@ NAME_MAX, ITEM_MAX, TITLE_MAX, REASON_MAX = 80, 2000, 120, 500
 # Python 3.11's date.fromisoformat also takes "20260301" and "2026-W10-1", which the
 # record's schema (YYYY-MM-DD) would then refuse on import.
 ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+UK_DATE = re.compile(r"([0-9]{1,2})/([0-9]{1,2})/([0-9]{4})")
 
 
 def subject(label: str) -> str:
@@ -70,15 +71,20 @@ class Form:
         return self.clean.get(field)
 
     def iso_date(self, field: str, label: str, required: bool = True) -> str | None:
-        """A date in ISO form (YYYY-MM-DD), as an <input type=date> sends it."""
+        """A date, kept in ISO form (YYYY-MM-DD) as an <input type=date> sends it; typed as
+        people in the UK write it (31/03/2026, where a browser shows a plain text box) it is
+        read too."""
         value = (self.data.get(field, "") or "").strip()
+        day_first = UK_DATE.fullmatch(value)
+        if day_first:
+            value = "{2}-{1:0>2}-{0:0>2}".format(*day_first.groups())
         self.clean[field] = value or None
         if not value:
             if required:
                 self.errors[field] = f"Enter {label}"
             return None
         if not is_iso_date(value):
-            self.errors[field] = f"{subject(label)} must be a real date, like 2026-03-31"
+            self.errors[field] = f"{subject(label)} must be a real date, like 31/03/2026"
         return value
 
     @property

@@ -20,6 +20,14 @@ The pinned list lives in scripts/vendor.json.  For each package the script
 Entries under "built" (bundles made locally with a pinned esbuild, e.g. Yjs)
 are handled by scripts/vendor_build.py.
 
+Entries under "test_packages" are tools for the test suite only (axe-core, the
+Nu HTML checker): with ``--tests`` they are vendored the same way into
+tests/vendor/ (its own MANIFEST.json), which the app never serves. An entry
+marked ``"committed": false`` (vnu.jar, 30 MB) is fetched into place but kept
+out of git (tests/vendor/.gitignore); its sha256 is still recorded. Without the
+npm CLI (as in CI) a tarball is downloaded straight from registry.npmjs.org;
+its sha512 is checked against the pin all the same.
+
 The output is deterministic (no timestamps), so running it twice changes
 nothing.
 
@@ -36,9 +44,12 @@ Usage:
   python scripts/vendor.py --check --offline
                                            verify the files on disk against
                                            MANIFEST.json only (no network)
+  python scripts/vendor.py --tests [...]   the same for the test-only tools
+                                           in tests/vendor/
 
-Standard library only, plus the ``npm`` CLI for fetching (and ``node`` for
-building the "built" entries).
+Standard library only, plus the ``npm`` CLI for fetching (where it is missing,
+tarballs come straight from the registry) and ``node`` for building the
+"built" entries.
 """
 
 from __future__ import annotations
@@ -69,6 +80,9 @@ VENDOR_DIR = ROOT / "static" / "vendor"
 MANIFEST_PATH = VENDOR_DIR / "MANIFEST.json"
 # Files at the top of static/vendor/ that are not part of any package.
 TOP_LEVEL_FILES = {"MANIFEST.json", "README.md"}
+# Test-only tools (--tests): never under static/, so never served to anyone's page.
+TEST_VENDOR_DIR = ROOT / "tests" / "vendor"
+REGISTRY = "https://registry.npmjs.org"
 
 NPM_NAME = re.compile(r"^(?:@[a-z0-9][a-z0-9._~-]*/)?[a-z0-9][a-z0-9._~-]*$")
 EXACT_VERSION = re.compile(r"^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?$")
@@ -154,14 +168,14 @@ def load_config() -> dict:
     except (OSError, ValueError) as exc:
         raise VendorError(f"cannot read {CONFIG_PATH}: {exc}") from exc
     names = set()
-    for entry in config.get("packages", []) + config.get("built", []):
+    for entry in config.get("packages", []) + config.get("built", []) + config.get("test_packages", []):
         name = entry.get("name")
         if not name or name in names:
             raise VendorError(f"vendor.json: missing or duplicate name {name!r}")
         if not NPM_NAME.match(name):
             raise VendorError(f"vendor.json: unsupported name {name!r}")
         names.add(name)
-    for entry in config.get("packages", []):
+    for entry in config.get("packages", []) + config.get("test_packages", []):
         if not EXACT_VERSION.match(str(entry.get("version", ""))):
             raise VendorError(
                 f"vendor.json: {entry['name']}: version must be exact, got {entry.get('version')!r}"
@@ -176,6 +190,20 @@ def load_config() -> dict:
     return config
 
 
+def use_test_packages(config: dict) -> dict:
+    """Switch this run to the test-only tools: their entries, into tests/vendor/."""
+    global VENDOR_DIR, MANIFEST_PATH, TOP_LEVEL_FILES
+    VENDOR_DIR, MANIFEST_PATH = TEST_VENDOR_DIR, TEST_VENDOR_DIR / "MANIFEST.json"
+    TOP_LEVEL_FILES = {"MANIFEST.json", "README.md", ".gitignore"}
+    # "_full" is what --pin writes back: the whole vendor.json, not this view of it.
+    return {"packages": config.get("test_packages", []), "built": [], "_full": config}
+
+
+def committed(entry: dict) -> bool:
+    """Whether the entry's files are kept in git (a 30 MB jar is fetched, not committed)."""
+    return entry.get("committed", True)
+
+
 def dest_dir_name(name: str) -> str:
     # Scoped packages (@scope/pkg) are vendored as "@scope/pkg" -> "scope__pkg".
     return name.lstrip("@").replace("/", "__")
@@ -188,7 +216,7 @@ def dest_dir_name(name: str) -> str:
 def npm_pack(name: str, version: str, workdir: Path) -> tuple[bytes, dict]:
     """Download NAME@VERSION from the registry; return (tarball bytes, npm's JSON)."""
     if shutil.which("npm") is None:
-        raise VendorError("the npm CLI is needed to fetch packages (only for vendoring, never at run time)")
+        return registry_download(name, version, workdir)
     env = dict(os.environ)
     env.update(
         npm_config_update_notifier="false",
@@ -217,6 +245,24 @@ def npm_pack(name: str, version: str, workdir: Path) -> tuple[bytes, dict]:
         )
     tgz = workdir / info["filename"]
     return tgz.read_bytes(), info
+
+
+def registry_download(name: str, version: str, workdir: Path) -> tuple[bytes, dict]:
+    """NAME@VERSION's tarball straight from the npm registry, for machines without npm (CI).
+
+    Nothing vouches for it here: the caller checks its sha512 against the pin.
+    """
+    from urllib.request import urlopen
+
+    filename = f"{name.lstrip('@').replace('/', '-')}-{version}.tgz"
+    url = f"{REGISTRY}/{name}/-/{name.rsplit('/', 1)[-1]}-{version}.tgz"
+    try:
+        with urlopen(url, timeout=300) as answer:
+            tgz = answer.read()
+    except OSError as exc:
+        raise VendorError(f"cannot download {url}: {exc}") from exc
+    (workdir / filename).write_bytes(tgz)
+    return tgz, {"name": name, "version": version, "filename": filename, "integrity": sri_sha512(tgz)}
 
 
 def verify_integrity(entry: dict, tgz: bytes, info: dict, pin: bool) -> str:
@@ -487,6 +533,8 @@ def build_package(entry: dict, workdir: Path, pin: bool) -> tuple[dict[str, byte
         "integrity": integrity,
         "files": files_manifest,
     }
+    if not committed(entry):
+        manifest_entry["committed"] = False
     return outputs, manifest_entry
 
 
@@ -544,7 +592,7 @@ def cmd_refresh(config: dict, only: list[str] | None, pin: bool) -> None:
     outputs, man_pkgs, man_built = build_selected(packages, built, pin)
 
     if pin:
-        CONFIG_PATH.write_text(dump_json(config), encoding="utf-8")
+        CONFIG_PATH.write_text(dump_json(config.get("_full", config)), encoding="utf-8")
 
     old = load_manifest()
     manifest = empty_manifest()
@@ -580,7 +628,7 @@ def cmd_refresh(config: dict, only: list[str] | None, pin: bool) -> None:
 
     changed += write_if_changed(MANIFEST_PATH, dump_json(manifest).encode("utf-8"))
     warn_unknown(manifest)
-    print(f"static/vendor: {changed} file change(s)")
+    print(f"{VENDOR_DIR.relative_to(ROOT)}: {changed} file change(s)")
     print_sizes(manifest)
 
 
@@ -648,7 +696,10 @@ def cmd_check(config: dict, only: list[str] | None, offline: bool) -> None:
             recorded = item.get("files", {})
             on_disk = files_on_disk(VENDOR_DIR / dest_dir_name(name))
             for rel in sorted(set(recorded) - on_disk):
-                problems.append(f"missing: static/vendor/{rel}")
+                if item.get("committed", True):
+                    problems.append(f"missing: {VENDOR_DIR.relative_to(ROOT)}/{rel}")
+                else:
+                    print(f"  {rel}: not fetched here (kept out of git); --only {name} fetches it")
             for rel in sorted(on_disk - set(recorded)):
                 problems.append(f"not in manifest: static/vendor/{rel}")
             for rel in sorted(set(recorded) & on_disk):
@@ -681,7 +732,7 @@ def cmd_check(config: dict, only: list[str] | None, offline: bool) -> None:
     if problems:
         raise VendorError("check failed:\n  " + "\n  ".join(problems))
     mode = "files on disk vs MANIFEST.json" if offline else "re-downloaded, rebuilt and compared"
-    print(f"static/vendor OK ({mode})")
+    print(f"{VENDOR_DIR.relative_to(ROOT)} OK ({mode})")
     print_sizes(manifest)
 
 
@@ -710,6 +761,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="with --check: do not re-download, only verify files against MANIFEST.json")
     parser.add_argument("--pin", action="store_true",
                         help="record the downloaded tarball's integrity for entries that have none")
+    parser.add_argument("--tests", action="store_true",
+                        help="work on the test-only tools (test_packages) in tests/vendor/ instead")
     args = parser.parse_args(argv)
     if args.offline and not args.check:
         parser.error("--offline only applies to --check")
@@ -717,6 +770,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--pin cannot be combined with --check")
     try:
         config = load_config()
+        if args.tests:
+            config = use_test_packages(config)
         if args.check:
             cmd_check(config, args.only, args.offline)
         else:

@@ -48,12 +48,19 @@ def test_session_form_keeps_typed_values_when_invalid():
     assert form.clean["title"] == "Leadership workshop" and form.clean["date"] == "2026-02-30"
 
 
-@pytest.mark.parametrize("value", ["2026-02-30", "2026-13-01", "01/12/2026", "tomorrow", "2026-1-5",
-                                   "20261201", "2026-W49-2", "２０２６-１２-０１"])
-def test_date_must_be_a_real_iso_date(value):
-    """Only YYYY-MM-DD of a day that exists (as a date input sends it) is accepted."""
+@pytest.mark.parametrize("value", ["2026-02-30", "2026-13-01", "31/02/2026", "12/31/2026", "tomorrow", "2026-1-5",
+                                   "20261201", "2026-W49-2", "２０２６-１２-０１", "1/1/26"])
+def test_date_must_be_a_real_date(value):
+    """YYYY-MM-DD (as a date input sends it) or day/month/year of a day that exists."""
     form = session_form(date=value)
-    assert form.errors == {"date": "Workshop date must be a real date, like 2026-03-31"}
+    assert form.errors == {"date": "Workshop date must be a real date, like 31/03/2026"}
+
+
+@pytest.mark.parametrize(("typed", "kept"), [("31/03/2026", "2026-03-31"), ("1/4/2026", "2026-04-01")])
+def test_a_date_typed_day_first_is_read_as_people_in_the_uk_write_it(typed, kept):
+    """Where a browser shows a plain text box, 31/03/2026 means 31 March, and is kept as ISO."""
+    form = session_form(date=typed)
+    assert form.valid and form.clean["date"] == kept
 
 
 def test_leap_day_is_a_real_date():
@@ -211,7 +218,7 @@ def test_action_status_outside_the_list_is_refused():
 def test_action_due_date_must_be_real():
     """A due date that does not exist is refused with an example of the right form."""
     form = forms.action_form({"what": "x", "status": "open", "due": "2026-02-30"})
-    assert form.errors == {"due": "Due date must be a real date, like 2026-03-31"}
+    assert form.errors == {"due": "Due date must be a real date, like 31/03/2026"}
     assert forms.action_form({"what": "x", "status": "open", "due": "2026-02-28"}).valid
 
 

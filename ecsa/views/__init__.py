@@ -12,12 +12,12 @@ from ..forms import PERSPECTIVES, is_link
 from ..rounds import PHASE_LABELS, perspective_gap
 from ..worksheet import ACTION_STATUSES, STATE_LABELS
 
-# Werkzeug logs every request line; the facilitator link carries a secret token.
-TOKEN_IN_PATH = re.compile(r"(/facilitator/)[A-Za-z0-9_-]+")
+# Werkzeug logs every request line; the facilitator and room screen links carry a secret token.
+TOKEN_IN_PATH = re.compile(r"(/facilitator/|/screen/)[A-Za-z0-9_-]+")
 
 
 class RedactTokens(logging.Filter):
-    """Keep facilitator tokens out of the request log."""
+    """Keep facilitator and room screen tokens out of the request log."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg = TOKEN_IN_PATH.sub(r"\1[redacted]", str(record.msg))
@@ -29,8 +29,8 @@ class RedactTokens(logging.Filter):
 
 def register(app: Flask) -> None:
     """Attach blueprints, error pages, template helpers and security headers."""
-    from . import records, reports, review, sessions, timer, worksheets
-    for module in (sessions, worksheets, records, reports, timer, review):
+    from . import records, reports, review, screen, sessions, timer, worksheets
+    for module in (sessions, worksheets, records, reports, timer, review, screen):
         app.register_blueprint(module.bp)
     sessions.init_app(app)
     request_log = logging.getLogger("werkzeug")

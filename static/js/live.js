@@ -22,7 +22,21 @@
 
   /* ---- connection state ------------------------------------------------------------ */
 
+  /* The bar shows the state; what is announced is only the connection lost and restored
+     (not "connecting" on every page change). */
+  var announcedLost = false;
+  function sayConnection(kind) {
+    if (kind !== "connected" && everConnected && !announcedLost) {
+      announcedLost = true;
+      announce("Live connection lost. What you type is kept and sent when it is back.");
+    } else if (kind === "connected" && announcedLost) {
+      announcedLost = false;
+      announce("Live connection restored.");
+    }
+  }
+
   function showState(kind) {
+    sayConnection(kind);
     var el = document.getElementById("connection");
     if (!el) return;
     var words = {
@@ -56,17 +70,23 @@
 
   /* ---- announcements ---------------------------------------------------------------- */
 
-  function announce(message) {
-    var el = document.getElementById("announcer");
-    if (!el || !message) return;
-    el.textContent = "";
-    window.setTimeout(function () { el.textContent = message; }, 50);
+  function announce(message) { window.ECSA.focus.announce(message); }
+
+  /* Whether a change is worth saying: only about the indicator on screen (changes elsewhere
+     show on the overview), never the notes (they change as people type), never one's own
+     (the page already said what one did). */
+  function worthSaying(change) {
+    var me = data("name");
+    return !!change.message && change.indicator === data("indicator") && change.type !== "notes_saved" &&
+      !(me && change.message.indexOf(me + " ") === 0);
   }
 
   /* ---- unsaved input ------------------------------------------------------------------ */
 
   function isDirty(field) {
     if (field.type === "hidden" || field.dataset.liveNotes !== undefined) return false;
+    // The Not saved box holds text already kept for the person (it sits in <main>, a landmark).
+    if (field.closest("#unsent")) return false;
     if (field.type === "radio" || field.type === "checkbox") return field.checked !== field.defaultChecked;
     if (field.tagName === "SELECT") {
       return Array.prototype.some.call(field.options, function (o) { return o.selected !== o.defaultSelected; });
@@ -105,6 +125,10 @@
      A call made while its element is being fetched runs again once that fetch is done,
      so the last change always shows. */
   var busy = {};  // element id -> what to run again when its fetch in flight is done
+  // Blocks being refreshed by a push (focus.js leaves their swaps to this file), and what
+  // had focus in the one being swapped now, to put it back after.
+  var pushes = typeof WeakSet === "function" ? new WeakSet() : null;
+  var heldFocus = null;
 
   function busyWith(id, again) {
     if (!(id in busy)) return false;
@@ -115,7 +139,13 @@
   function fetchInto(target, url) {
     var id = target.id;
     busy[id] = null;
-    function done() { var again = busy[id]; delete busy[id]; if (again) again(); }
+    function done() {
+      var again = busy[id];
+      delete busy[id];
+      if (pushes) pushes.delete(target);
+      if (again) again();
+    }
+    if (pushes) pushes.add(target);
     htmx.ajax("GET", url, { source: target, target: target, swap: "outerHTML" }).then(done, done);
   }
 
@@ -136,13 +166,16 @@
     if (!target || busyWith(id, function () { refresh(id, force); })) return;
     if (!force && dirtyFields(target).length) { target.dataset.stale = "1"; return; }
     if (force) showUnsent(unsentFrom(target), "This indicator was locked before your text was saved.");
+    var held = window.ECSA.focus.hold(target);  // a push never moves anyone's focus
     htmx.swap(target, html, { swapStyle: "outerHTML" });
+    window.ECSA.focus.restore(held);
   }
 
   /* A swap the person asked for (Edit, Remove, Cancel, a save) must not wipe what they
      typed in *another* form of the same block, such as a half-written new item. */
   var keptValues = null;
   document.addEventListener("htmx:beforeSwap", function (event) {
+    if (pushes && pushes.has(event.detail.target)) heldFocus = window.ECSA.focus.hold(event.detail.target);
     var sent = event.detail.requestConfig && event.detail.requestConfig.elt;
     var form = sent && sent.closest ? sent.closest("form") : null;
     keptValues = dirtyFields(event.detail.target).filter(function (f) {
@@ -155,6 +188,7 @@
       if (field && !field.readOnly && field.value === field.defaultValue) field.value = kept[1];
     });
     keptValues = null;
+    if (heldFocus) { window.ECSA.focus.restore(heldFocus); heldFocus = null; }
   });
 
   /* The server says the indicator is locked but this page still offers its forms: a lock
@@ -189,7 +223,21 @@
     // The overview's progress and heatmap count every indicator, and show the baseline.
     if (change.indicator || change.type === "baseline_set") refresh("progress");
     if (change.type === "session_updated") announce("The facilitator changed the session's settings.");
-    announce(change.message);
+    if (worthSaying(change)) announce(change.message);
+    else if (change.indicator && change.type !== "notes_saved" && document.getElementById("overview")) countElsewhere();
+  }
+
+  /* On the overview, changes to indicators are said as one count after a quiet moment
+     ("3 changes in the session"), never one by one. */
+  var elsewhere = 0;
+  var elsewhereTimer = null;
+  function countElsewhere() {
+    elsewhere += 1;
+    window.clearTimeout(elsewhereTimer);
+    elsewhereTimer = window.setTimeout(function () {
+      announce(elsewhere === 1 ? "1 change in the session." : elsewhere + " changes in the session.");
+      elsewhere = 0;
+    }, 5000);
   }
 
   /* After a reconnect, fetch every live block of this page: changes may have been missed. */
@@ -220,14 +268,16 @@
     return dirtyFields(document.getElementById("maincontent") || document.body);
   }
 
+  /* Go to an indicator as a boosted link would; false when unsaved input holds the page. */
   function goTo(indicator) {
-    if (unsavedHere().length) { showFollow(); return; }  // never navigate away from unsaved input
+    if (unsavedHere().length) { showFollow(); return false; }  // never navigate away from unsaved input
     var link = document.createElement("a");
     link.href = indicatorUrl(indicator);
     link.hidden = true;
     document.body.appendChild(link);
     htmx.process(link);
     link.click();
+    return true;
   }
 
   var afterMove = null;  // to announce once the page has changed
@@ -334,7 +384,10 @@
     }
     showFollow();
     if (data("facilitator") !== "1" && follow.on && !steppedAway && follow.indicator &&
-        follow.indicator !== data("indicator")) goTo(follow.indicator);
+        follow.indicator !== data("indicator")) {
+      // Moved without asking: say why, after the new page's title (focus.js says that).
+      if (goTo(follow.indicator)) afterMove = "You are following the facilitator.";
+    }
   }
 
   // Typing into (or clearing) a form may change whether a held-back page has unsaved text.
@@ -378,7 +431,7 @@
     if (socket && socket.auth.session === session) return;
     if (socket) { socket.disconnect(); socket = null; everConnected = false; }
     if (!session || typeof io === "undefined") return;
-    socket = io({ auth: { session: session } });
+    socket = io({ query: { session: session }, auth: { session: session } });  // query: a proxy routes by it
     socket.on("connect", function () {
       showState("connected");
       sayWhere();
@@ -433,6 +486,7 @@
   window.ECSA = window.ECSA || {};
   window.ECSA.live = {
     send: send, announce: announce, showUnsent: showUnsent, hold: hold, lockedMeanwhile: lockedMeanwhile,
+    isPush: function (el) { return !!(pushes && pushes.has(el)); },
     connected: function () { return !!(socket && socket.connected); },
     socket: function () { return socket; }, indicator: function () { return data("indicator"); }
   };

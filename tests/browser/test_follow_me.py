@@ -93,7 +93,8 @@ def test_unsaved_text_holds_the_page_and_the_bar_links_to_the_facilitator(served
     expect(status).to_have_text("Following the facilitator.")
     expect(pat.locator("#unsent")).to_be_visible()
     expect(pat.locator("#unsent-text")).to_have_value("What the evidence is: Half-written evidence")
-    expect(pat.locator("#announcer")).to_have_text("Your unsaved text is in the Not saved box at the top of the page.")
+    # The announcement starts with the new page's title.
+    expect(pat.locator("#announcer")).to_contain_text("Your unsaved text is in the Not saved box at the top of the page.")
     expect(pat.get_by_label("What the evidence is", exact=True)).to_have_value("")  # not carried into 1b
 
     # Held again on 1b; the link follows the facilitator as they move, and works by keyboard.

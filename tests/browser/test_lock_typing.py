@@ -28,7 +28,7 @@ RECORD_TYPING = """() => {
 }"""
 
 LOCK_AFTER = """ms => setTimeout(() => {
-  document.querySelector('#status form[hx-post$="/lock"] button[type=submit]').click();
+  document.querySelector('#status form[data-hx-post$="/lock"] button[type=submit]').click();
 }, ms)"""
 
 
