@@ -246,7 +246,7 @@ def test_changes_made_together_all_show(served, new_person):
     sam.get_by_role("button", name="Save my rating").click()
     pat.get_by_role("button", name="Add action").click()
     expect(fay.locator("#evidence_list")).to_contain_text("Staff survey results")
-    expect(fay.locator("#ratings_summary")).to_contain_text("1 vote: Sam")
+    expect(fay.locator("#ratings_summary")).to_contain_text("Rated: Sam")
     expect(fay.locator("#actions_list")).to_contain_text("Publish the strategy")
     expect(fay).to_have_url(f"{served.base}/s/{served.session_id}/i/1a")  # refreshed in place
 
