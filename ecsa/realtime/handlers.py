@@ -14,6 +14,7 @@ from flask_socketio import ConnectionRefusedError, emit, join_room
 from .. import workshops
 from ..notes import NeedsResync
 from ..views.common import cookie_part
+from ..views.screen import can_watch
 from ..worksheet import Locked
 from . import socketio
 from .broadcast import push_follow, push_presence, relay_notes, schedule_fold
@@ -71,6 +72,8 @@ def on_connect(auth):
     """A page connects: only with a joined-session cookie; it joins that session's room."""
     if _room():
         return None  # a client sending an event named "connect": not a connection
+    if isinstance(auth, dict) and auth.get("screen") is True:
+        return _connect_screen(auth.get("session"))
     session_id = auth.get("session") if isinstance(auth, dict) else None
     workshop = workshops().get(session_id) if isinstance(session_id, str) else None
     generation = cookie_part("facilitating").get(session_id) if workshop else None
@@ -82,6 +85,18 @@ def on_connect(auth):
     join_room(session_id)
     push_presence(workshop)
     emit("follow", workshop.room.following())
+
+
+def _connect_screen(session_id) -> None:
+    """A room screen connects (static/js/screen.js): with a room screen cookie of the session,
+    or the facilitator's. It joins the session's Socket.IO room only to hear what the room
+    hears. It is no connection of the Room: not in presence, not counted as present, and
+    every message it sends is refused, since `_caller` finds no person behind it."""
+    workshop = workshops().get(session_id) if isinstance(session_id, str) else None
+    if workshop is None or not can_watch(workshop):
+        raise ConnectionRefusedError("Open the room screen link before connecting.")
+    workshops().rooms.joined(request.sid, workshop.room)  # keeps the room open while the screen is
+    join_room(session_id)
 
 
 @socketio.on("disconnect")
