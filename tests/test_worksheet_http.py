@@ -51,11 +51,30 @@ def test_overview_lists_the_sections_areas_and_indicators_in_scope(facilitator):
 def test_overview_shows_each_indicators_state_and_agreed_rating(facilitator):
     facilitator.post("/i/1b/notes", {"notes": "Started", "base": ""})
     facilitator.post("/i/1a/agreed", {"agreed": "3", "rationale": "What the group agreed."})
+    facilitator.post("/i/1c/agreed", {"agreed": "4", "rationale": "What the group agreed."})
     facilitator.post("/i/1a/lock")
     page = text(facilitator.get("/"))
-    first, second = (page.split(f'id="overview-{i}"')[1].split("</li>")[0] for i in ("1a", "1b"))
-    assert ">Agreed<" in first and "Agreed: 3 – Developing" in first
-    assert ">In discussion<" in second and "Agreed:" not in second
+    locked, started, agreed = (page.split(f'id="overview-{i}"')[1].split("</li>")[0] for i in ("1a", "1b", "1c"))
+    assert ">Locked<" in locked and "Agreed: 3 – Developing" in locked
+    assert ">In discussion<" in started and "Agreed:" not in started
+    assert ">Agreed<" in agreed and "Agreed: 4 – Established" in agreed
+
+
+def test_overview_tells_the_facilitator_where_the_room_is_on_each_rating(app, facilitator, participant, join,
+                                                                         monkeypatch):
+    sam = join("Sam Staff", "staff")
+    workshop = app.extensions["ecsa"].get(facilitator.session_id)
+    monkeypatch.setattr(type(workshop), "present", lambda self: {p["id"] for p in workshop.participants()})
+    participant.post("/i/1a/vote", {"value": "2"})
+    sam.post("/i/1b/vote", {"value": "4"})
+    facilitator.post("/i/1b/vote", {"value": "4"})
+    facilitator.post("/i/1b/reveal")
+    page = text(facilitator.get("/"))
+    rating, revealed = (page.split(f'id="overview-{i}"')[1].split("</li>")[0] for i in ("1a", "1b"))
+    assert "Ratings: <strong>being rated</strong> (1 rated). Still to rate: Fay Facilitator, Sam Staff" in rating
+    assert "Ratings: <strong>revealed</strong> (2 rated)" in revealed and "Still to rate" not in revealed
+    # Participants see the phase too, but who has still to rate is the facilitator's to chase.
+    assert "Still to rate" not in text(participant.get("/")).split('<div id="overview">')[1]
 
 
 # --- the indicator page -------------------------------------------------------------
@@ -336,7 +355,7 @@ def test_bad_evidence_is_refused_with_the_message_and_what_was_typed(app, partic
 @pytest.mark.parametrize("changes, field, message", [
     ({"what": ""}, "what", "Enter what the action is"),
     ({"owner": "O" * 81}, "owner", "must be 80 characters or fewer"),
-    ({"due": "31/03/2027"}, "due", "must be a real date"),
+    ({"due": "31/02/2027"}, "due", "must be a real date"),
     ({"due": "2027-02-29"}, "due", "must be a real date"),
     ({"status": "someday"}, "status", "Select a status"),
 ])
