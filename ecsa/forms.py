@@ -74,17 +74,18 @@ class Form:
         """A date, kept in ISO form (YYYY-MM-DD) as an <input type=date> sends it; typed as
         people in the UK write it (31/03/2026, where a browser shows a plain text box) it is
         read too."""
-        value = (self.data.get(field, "") or "").strip()
-        day_first = UK_DATE.fullmatch(value)
-        if day_first:
-            value = "{2}-{1:0>2}-{0:0>2}".format(*day_first.groups())
-        self.clean[field] = value or None
+        typed = (self.data.get(field, "") or "").strip()
+        day_first = UK_DATE.fullmatch(typed)
+        value = "{2}-{1:0>2}-{0:0>2}".format(*day_first.groups()) if day_first else typed
         if not value:
             if required:
                 self.errors[field] = f"Enter {label}"
+            self.clean[field] = None
             return None
         if not is_iso_date(value):
             self.errors[field] = f"{subject(label)} must be a real date, like 31/03/2026"
+            value = typed  # shown again as it was typed
+        self.clean[field] = value
         return value
 
     @property
