@@ -142,6 +142,9 @@ def new_person(browser):
         context = browser.new_context(viewport={"width": width, "height": 800}, java_script_enabled=javascript,
                                       accept_downloads=True)
         context.set_default_timeout(10_000)
+        # A whole page load on a busy 2-core machine (the suite runs servers and browsers side
+        # by side) can take longer than an expectation should wait; it is no failure of the app.
+        context.set_default_navigation_timeout(30_000)
         contexts.append(context)
         page = context.new_page()
         page.errors = []
