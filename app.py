@@ -8,9 +8,10 @@ import sys
 
 from werkzeug.serving import LISTEN_QUEUE, BaseWSGIServer, make_server, select_address_family
 
-from ecsa import compile_templates, config, create_app, datalock
+from ecsa import compile_templates, config, create_app, datalock, memory
 from ecsa.config import StartupError
 from ecsa.framework import FrameworkError
+from ecsa.placement import PlacementUnavailable, redact
 from ecsa.serving import RequestHandler
 
 
@@ -46,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 for a LAN)")
     parser.add_argument("--port", type=port_number, default=5000, help="port to listen on (0 picks a free one)")
     args = parser.parse_args(argv)
+    memory.limit_arenas()  # before the server starts any thread (MALLOC_ARENA_MAX overrides it)
     for warning in config.unknown_settings():
         print(f"WARNING: {warning}", file=sys.stderr)
     try:
@@ -62,12 +64,15 @@ def start(host: str, port: int):
     """Everything that may refuse to start, each failure a StartupError: the ECSA_* settings,
     the data folder (locked for this process), the app, then the port. (app, server, lock)"""
     settings = config.from_environment()
-    held = datalock.hold(settings["DATA_DIR"])
+    # More than one process serves one data folder only with ECSA_REDIS_URL, where each
+    # session's lease keeps its file to one writer; otherwise one server per folder.
+    held = datalock.hold(settings["DATA_DIR"]) if not settings["REDIS_URL"] else None
     try:
         app = build_app(settings["FRAMEWORK_PATH"])
         return app, serve_on(app, host, port), held
     except BaseException:
-        held.release()
+        if held is not None:
+            held.release()
         raise
 
 
@@ -78,6 +83,9 @@ def build_app(framework_path: str):
     except FrameworkError as error:
         raise StartupError(f"{framework_problem(framework_path, error)}; fix it, "
                            "or set ECSA_FRAMEWORK to another framework file") from None
+    except PlacementUnavailable:
+        raise StartupError(f"cannot reach Redis at {redact(config.from_environment()['REDIS_URL'])} "
+                           "(ECSA_REDIS_URL): start it, or fix the address") from None
     except OSError as error:  # e.g. the sessions folder or secret key cannot be written
         raise StartupError(f"cannot use {error.filename} ({error.strerror}): check the data folder "
                            "(ECSA_DATA_DIR) and the disk") from None

@@ -6,6 +6,8 @@ HTTP, each with a facilitator's page connected over a real WebSocket (python-soc
 AsyncClient) and showing an indicator; then every page disconnects and the rooms' grace
 period passes. Prints this process's resident memory and the live room objects before,
 at the peak and after. Target (issue #12): after within 10% of before, zero rooms left.
+Memory is read as the server leaves it: what glibc gives back is what the app's
+`ecsa.memory` gives back as rooms close (and MALLOC_ARENA_MAX, if set, is the app's too).
 
 Only the server lives in the measured process. "Before" is taken after a warm-up session
 has come and gone, so what the first session loads for good (templates, pycrdt, the
@@ -16,9 +18,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ctypes
 import gc
 import logging
+import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -29,19 +32,38 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-GRACE = 1.0  # seconds an idle room stays open here (the app's default is 60)
+# Seconds an idle room stays open here. The app's default is 60, by when a closed socket's
+# threads (Engine.IO's ping loop sleeps up to its 5 s interval) have long ended; so here too,
+# or the memory they free would come after the trim that follows a room's close.
+GRACE = 10.0
 CONNECTING_AT_ONCE = 50
 
 
 def rss_mib() -> float:
-    """This process's resident memory, in MiB, once freed heap is handed back to the system."""
+    """This process's resident memory, in MiB, as the server leaves it (no trim of our own:
+    what glibc hands back is what the app's `ecsa.memory` hands back)."""
     gc.collect()
-    try:  # glibc keeps freed memory for reuse; what it can return, it returns here
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except OSError:
-        pass
     with open("/proc/self/status") as status:
         return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:")) / 1024
+
+
+def pymalloc_arenas() -> int | None:
+    """How many 1 MiB arenas Python's small-object allocator holds (None: it is off, as with
+    PYTHONMALLOC=malloc). An arena goes back to the system only when every object in it is
+    freed, so a few long-lived objects made during the peak (a new session's entry in the
+    registry, a bounded cache's entries) keep whole arenas resident."""
+    read, write = os.pipe()
+    saved = os.dup(2)
+    os.dup2(write, 2)  # the statistics are written by C to the process's stderr
+    try:
+        sys._debugmallocstats()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(write)
+    with os.fdopen(read) as stats:
+        found = re.search(r"# arenas allocated current\s*=\s*([\d,]+)", stats.read())
+    return int(found.group(1).replace(",", "")) if found else None
 
 
 # ---- the client process -----------------------------------------------------------------
@@ -61,7 +83,7 @@ async def clients(base: str, count: int) -> None:
                 cookie = created.cookies["ecsa"].value
             page = socketio.AsyncClient(reconnection=False)
             await page.connect(base, headers={"Cookie": f"ecsa={cookie}"}, auth={"session": session_id},
-                               transports=["websocket"])
+                               transports=["websocket"], wait_timeout=30)
             await page.call("where", {"indicator": "1a"})
             pages.append(page)
     async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
@@ -78,8 +100,9 @@ def serve():
     """The app on a free loopback port in background threads: (app, base URL, server)."""
     from werkzeug.serving import make_server
 
-    from ecsa import compile_templates, create_app
+    from ecsa import compile_templates, create_app, memory
     from ecsa.serving import RequestHandler
+    memory.limit_arenas()  # as app.py does, before the server's threads
     app = create_app({"DATA_DIR": tempfile.mkdtemp(prefix="ecsa-rooms-bench-") + "/data"})
     compile_templates(app)
     app.extensions["ecsa"].rooms.grace = GRACE
@@ -90,8 +113,9 @@ def serve():
 
 def drive(base: str, count: int, rooms) -> tuple[float, int, float]:
     """Run the client process for count sessions: (RSS at the peak, rooms at the peak, seconds to open)."""
+    from ecsa import memory
     from ecsa.realtime import socketio
-    started, threads = time.monotonic(), threading.active_count()
+    started, before = time.monotonic(), set(threading.enumerate())
     child = subprocess.Popen([sys.executable, "-m", "bench.rooms_memory", "--clients", base, str(count)],
                              cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     opened = child.stdout.readline().split()
@@ -105,9 +129,17 @@ def drive(base: str, count: int, rooms) -> tuple[float, int, float]:
     # and Engine.IO forgets the socket, a few seconds after it closes; the rooms close after
     # their grace period. Until all that is done, what they hold is still in use.
     engine, deadline = socketio.server.eio, time.monotonic() + 180
-    while (rooms.open_ids() or engine.sockets or threading.active_count() > threads) and time.monotonic() < deadline:
+    while (rooms.open_ids() or engine.sockets or socket_threads(before) or not memory.TRIMMER.settled()) \
+            and time.monotonic() < deadline:
         time.sleep(0.5)
     return peak, alive, took
+
+
+def socket_threads(before: set) -> list[threading.Thread]:
+    """Threads started since `before` that are still running, but for Socket.IO's service
+    thread: the first connection starts it and it lasts as long as the server."""
+    return [thread for thread in threading.enumerate()
+            if thread not in before and "_service_task" not in thread.name]
 
 
 def main() -> None:
@@ -123,8 +155,10 @@ def main() -> None:
     rooms = app.extensions["ecsa"].rooms
     drive(base, 1, rooms)  # warm-up
     before, alive_before, objects_before = rss_mib(), rooms.alive(), len(gc.get_objects())
+    arenas_before = pymalloc_arenas()
     peak, alive_peak, took = drive(base, args.sessions, rooms)
     after, alive_after, objects_after = rss_mib(), rooms.alive(), len(gc.get_objects())
+    arenas_after = pymalloc_arenas()
     server.shutdown()
     print(f"{args.sessions} sessions, each with a page on a real WebSocket, opened in {took:.1f} s")
     print(f"server RSS before {before:.1f} MiB, peak {peak:.1f} MiB, after {after:.1f} MiB "
@@ -132,6 +166,9 @@ def main() -> None:
     print(f"live rooms: before {alive_before}, peak {alive_peak}, after {alive_after} (target 0)")
     print(f"Python objects the collector tracks: before {objects_before:,}, after {objects_after:,} "
           f"({objects_after - objects_before:+,})")
+    if arenas_before is not None and arenas_after is not None:
+        print(f"Python's small-object arenas (1 MiB each): before {arenas_before}, after {arenas_after} "
+              f"({arenas_after - arenas_before:+})")
 
 
 if __name__ == "__main__":

@@ -47,6 +47,41 @@ def whole_number(least: int):
     return read
 
 
+def whole_number_from(least: int, most: int):
+    """A reader for a whole number from `least` to `most`."""
+    def read(text: str) -> int:
+        try:
+            number = int(text)
+        except ValueError:
+            number = least - 1
+        if not least <= number <= most:
+            raise ValueError(f"must be a whole number from {least} to {most}")
+        return number
+    return read
+
+
+def redis_url(text: str) -> str:
+    """A Redis address: redis://host[:port][/db], rediss://… (TLS) or unix:///path/to/socket."""
+    problem = "must be a Redis address like redis://127.0.0.1:6379/0 (or rediss://…, unix:///path)"
+    try:
+        parts = urlsplit(text.strip())
+        parts.port  # noqa: B018  (raises for a port that is not a number from 0 to 65535)
+    except ValueError:
+        raise ValueError(problem) from None
+    scheme = parts.scheme.lower()
+    if not ((scheme in ("redis", "rediss") and parts.hostname) or (scheme == "unix" and parts.path)):
+        raise ValueError(problem)
+    return text.strip()
+
+
+def process_name(text: str) -> str:
+    """A name for this process in session leases: printable, no spaces, at most 100 characters."""
+    name = text.strip()
+    if len(name) > 100 or not name.isprintable() or " " in name:
+        raise ValueError("must be a short name without spaces, like web1:5001 (at most 100 characters)")
+    return name
+
+
 def http_url(text: str) -> str:
     """An http:// or https:// address with a host (a path is kept: a proxy may add one)."""
     parts = _http_parts(text, "must be an http:// or https:// address, like https://ecsa.example.nhs.uk")
@@ -95,6 +130,15 @@ SETTINGS = {
     # WebSocket writes, ecsa/realtime/transport.py): 1 uses them where the installed versions
     # are the ones they were written for, 0 always runs the libraries' stock path.
     "ECSA_FAST_TRANSPORT": ("FAST_TRANSPORT", zero_or_one, True),
+    # More than one process (README "More than one process"): unset, `python app.py` serves
+    # every session itself. Set, each session's room is placed on one process by a lease
+    # in this Redis, join codes are shared there, and Socket.IO emits travel through it.
+    "ECSA_REDIS_URL": ("REDIS_URL", redis_url, None),
+    # How long a process's lease on a session lasts unrenewed: the longest a session waits
+    # for another process after the one serving it dies.
+    "ECSA_LEASE_SECONDS": ("LEASE_SECONDS", whole_number_from(1, 60), 5),
+    # This process's name in leases (default host:pid, decided when the process starts).
+    "ECSA_PROCESS_NAME": ("PROCESS_NAME", process_name, None),
 }
 
 
@@ -143,7 +187,7 @@ def secret_key(data_dir: str) -> tuple[str, str | None]:
     try:
         key = path.read_bytes().decode("utf-8").strip()
     except FileNotFoundError:
-        return _new_secret_key(path), None
+        return _first_secret_key(path), None
     except (OSError, UnicodeError) as error:
         # Never replaced: fixing the file keeps everyone joined, and a new key would not.
         reason = getattr(error, "strerror", None) or "it is not text"
@@ -160,6 +204,24 @@ def secret_key(data_dir: str) -> tuple[str, str | None]:
                            f"{SECRET_KEY_MIN_LENGTH} are needed to sign cookies safely): delete the file to "
                            "have a new key made (everyone who has joined will have to join again)")
     return key, None
+
+
+def _first_secret_key(path: Path) -> str:
+    """Make the folder's first key, unless another process sharing the folder (more than one
+    process: README) makes it at the same moment: then its key is used, so all sign alike.
+    The key is written whole under another name and linked into place, which fails rather
+    than replace a key that is already there."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    key = secrets.token_hex(32)
+    atomic_write(draft, key.encode())
+    try:
+        os.link(draft, path)
+    except FileExistsError:
+        key = path.read_bytes().decode("utf-8").strip()
+    finally:
+        draft.unlink()
+    return key
 
 
 def _new_secret_key(path: Path) -> str:

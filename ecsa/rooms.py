@@ -30,6 +30,8 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Callable
 
+from . import memory
+
 TYPING_SECONDS = 4.0
 EVENTS_PER_SECOND, BURST = 40, 120  # a socket's message throttle (token bucket)
 
@@ -321,6 +323,8 @@ class Rooms:
             self._watch(room)
             return
         self.close(session_id)
+        del room  # the last reference here: the trim below can then free what the room held
+        memory.released()  # from this timer thread, holding no lock: give the room's memory back
 
     def close(self, session_id: str) -> None:
         """Fold and let go of a room now (it is loaded again when next asked for)."""
@@ -335,6 +339,21 @@ class Rooms:
                     del self._open[session_id]
                     room.closed = True
                 self._openers.pop(session_id, None)
+
+    def evict(self, session_id: str) -> tuple[Room | None, list[str]]:
+        """Let go of a room at once, sockets and all, without folding: another process may be
+        its writer now (its lease was lost). Returns the room and the sockets that were in it."""
+        with self._opener(session_id):
+            with self._lock:
+                room = self._open.pop(session_id, None) or self._alive.get(session_id)
+                self._alive.pop(session_id, None)
+                sockets = [sid for sid, held in self._by_socket.items() if held == session_id]
+                for sid in sockets:
+                    del self._by_socket[sid]
+                if room is not None:
+                    room.closed = True
+                self._openers.pop(session_id, None)
+        return room, sockets
 
     def close_all(self) -> None:
         """Close every room with no socket in it (at shutdown, or in tests)."""

@@ -75,6 +75,13 @@ class CorruptSessionFile(Exception):
         )
 
 
+class FileRetired(Exception):
+    """A session file this process no longer serves: its room moved to another process."""
+
+    def __init__(self, path: str | os.PathLike):
+        super().__init__(f"session file {os.fspath(path)} is served by another process now")
+
+
 def _check_layout(data: object) -> str | None:
     """Return why ``data`` is not {table: {doc_id: {...}}}, or None if it is."""
     if not isinstance(data, dict):
@@ -217,6 +224,7 @@ class SessionFile:
         self._lock = threading.RLock()  # re-entrant so nested blocks join
         self._depth = 0
         self._doomed = False  # an inner block failed; the outer must not commit
+        self._retired = False  # its room moved to another process: no more reads or writes here
 
     @property
     def storage(self) -> DurableStorage:
@@ -227,6 +235,7 @@ class SessionFile:
     def transaction(self) -> Iterator[tinydb.TinyDB]:
         """Run the block as one all-or-nothing, durable change."""
         with self._lock:
+            self._refuse_if_retired()
             if self._depth:
                 yield from self._joined()
                 return
@@ -263,7 +272,18 @@ class SessionFile:
     def reading(self) -> Iterator[tinydb.TinyDB]:
         """Give consistent read access under the lock; nothing is written."""
         with self._lock:
+            self._refuse_if_retired()
             yield self.db
+
+    def retire(self) -> None:
+        """Refuse every later read and write (FileRetired): another process is taking the
+        session over. Waits for a change in progress, which then is the last one here."""
+        with self._lock:
+            self._retired = True
+
+    def _refuse_if_retired(self) -> None:
+        if self._retired:
+            raise FileRetired(self.path)
 
     def size_bytes(self) -> int:
         """Size of the committed file on disk."""
@@ -362,6 +382,13 @@ class SessionDirectory:
         finally:
             with self._lock:
                 self._creating.discard(session_id)
+
+    def discover(self, session_id: str) -> None:
+        """Serve a session whose file another process (sharing this folder) made after this
+        one started; the file is read and checked when its room opens, like any other."""
+        if SESSION_ID_RE.fullmatch(session_id) and os.path.isfile(self.path(session_id)):
+            with self._lock:
+                self._known.add(session_id)
 
     def set_aside(self, session_id: str) -> None:
         """Stop serving a session whose file turned out to be unusable (it stays on disk)."""

@@ -11,8 +11,9 @@ from . import layout
 from .events import FACILITATOR, Actor, new_id, now_iso
 from .framework import Framework
 from .notes import SessionNotes
+from .placement import LocalPlacement, RoomElsewhere
 from .rooms import Room, Rooms
-from .storage import CorruptSessionFile, SessionDirectory
+from .storage import SESSION_ID_RE, CorruptSessionFile, SessionDirectory
 from .workshop import Workshop, new_secrets
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,8 @@ class Workshops:
         self.directory = SessionDirectory(folder)
         self._lock = threading.Lock()
         self.listeners: list = []  # called with (workshop, event) after every committed change
+        self.lost_listeners: list = []  # called with (room, socket ids) when a room moves away
+        self.placement = LocalPlacement()  # where rooms may open: see share_through()
         self._by_code: dict[str, str] = {}
         self.problems = self.directory.open_all(self._check)
         for problem in self.problems:
@@ -79,8 +82,56 @@ class Workshops:
         """Where a session's live notes updates are logged between folds."""
         return self.directory.path(session_id, ".notes.log")
 
+    def share_through(self, placement) -> None:
+        """Serve the data folder together with other processes (set up before any request):
+        rooms open only under the placement's lease, join codes are published to it, and a
+        room whose lease is lost is let go at once."""
+        placement.check()
+        self.placement = placement
+        placement.publish_codes(dict(self._by_code))
+        placement.start(on_lost=self._lost)
+
+    def _lost(self, session_id: str) -> None:
+        """The session's lease is gone (another process may now be its writer): stop serving
+        its room here, without writing anything, and tell the live layer to drop its sockets.
+        What was typed is safe: every acknowledged update is in the file or the notes log."""
+        room, sockets = self._drop(session_id)
+        if room is not None:
+            for listener in self.lost_listeners:
+                listener(room, sockets)
+
+    def let_go(self, session_id: str) -> None:
+        """More than one process: give up a room opened here only to create its session (a
+        page without a session lands on any process), so that the process the proxy routes
+        the session to can take its lease at once. Call it when the request is done."""
+        if not self.placement.shared:
+            return
+        self._drop(session_id)  # a new session: no socket, nothing typed
+        self.placement.release(session_id)
+
+    def _drop(self, session_id: str) -> tuple[Room | None, list[str]]:
+        """Stop serving a room here at once, folding nothing and writing nothing more (a
+        request still holding it gets FileRetired). Returns the room and its sockets."""
+        room, sockets = self.rooms.evict(session_id)
+        if room is not None:
+            room.file.retire()
+        return room, sockets
+
     def _load_room(self, session_id: str) -> Room | None:
-        """Load a session's room from disk (None if it has no usable file: it is set aside)."""
+        """Load a session's room from disk (None if it has no usable file: it is set aside),
+        once this process holds its lease (RoomElsewhere if another process serves it)."""
+        if not SESSION_ID_RE.fullmatch(session_id):
+            return None  # no lease is asked for an id that cannot be a session's
+        self.placement.acquire(session_id)
+        if self.placement.shared and not any(p.path == self.directory.path(session_id) for p in self.problems):
+            self.directory.discover(session_id)  # it may have been made by another process
+        room = self._read_room(session_id)
+        if room is None:
+            self.placement.release(session_id)
+        return room
+
+    def _read_room(self, session_id: str) -> Room | None:
+        """A session's room read from disk now (its file and notes log), or None."""
         try:
             file = self.directory.load(session_id)
             return Room(session_id, file, self._notes_for(session_id, file)) if file else None
@@ -93,11 +144,22 @@ class Workshops:
             return None
 
     def _close_room(self, room: Room) -> None:
-        """Before a room is let go: fold its typed notes into its file."""
-        self.of_room(room).fold_notes()
+        """Before a room is let go: fold its typed notes into its file (unless its lease may be
+        lapsing: then the notes log keeps them for the next process), and release its lease."""
+        if self.placement.holds(room.session_id):
+            self._workshop(room).fold_notes()
+        self.placement.release(room.session_id)
 
     def of_room(self, room: Room) -> Workshop:
-        """The model over a room already at hand (a socket's), without asking the registry again."""
+        """The model over a room already at hand (a socket's), without asking the registry again;
+        RoomElsewhere if this process may be about to lose the room's lease (more than one
+        process: the renewal thread then lets the room go)."""
+        if not self.placement.holds(room.session_id):
+            raise RoomElsewhere(room.session_id)
+        return self._workshop(room)
+
+    def _workshop(self, room: Room) -> Workshop:
+        """The model over a room, unchecked."""
         workshop = Workshop(room.file, self.framework, room.notes, self._notify)
         workshop.room = room
         return workshop
@@ -114,8 +176,14 @@ class Workshops:
 
     def by_code(self, code: str) -> Workshop | None:
         """The session with this join code (as typed), or None."""
-        session_id = self._by_code.get(normalise_code(code))
+        session_id = self.session_of_code(code)
         return self.get(session_id) if session_id else None  # RESERVED is falsy: not yet
+
+    def session_of_code(self, code: str) -> str | None:
+        """The id of the session with this join code (as typed), without opening its room:
+        this process's index, then the directory other processes publish to (if shared)."""
+        code = normalise_code(code)
+        return self._by_code.get(code) or (self.placement.session_of_code(code) if self.placement.shared else None)
 
     def create(self, details: dict, facilitator_name: str, perspective: str,
                history: dict | None = None, facilitator_id: str | None = None) -> tuple[Workshop, Actor, str]:
@@ -131,10 +199,16 @@ class Workshops:
             session_id, code = self._new_id(), self._new_code()
             self._by_code[code] = RESERVED
         try:
+            while not self.placement.reserve_code(code, session_id):  # another process's session has it
+                with self._lock:
+                    self._by_code.pop(code, None)
+                    code = self._new_code()
+                    self._by_code[code] = RESERVED
             details = dict(details, id=session_id, join_code=code, created_at=now_iso(),
                            framework=self.framework.reference())
             details.setdefault("continued_from", [])
             tables = layout.new_session(details, new_secrets(token), facilitator, perspective, history)
+            self.placement.acquire(session_id)  # a new id: free, unless Redis is away
             file = self.directory.create(session_id, tables)
             self.rooms.add(Room(session_id, file, self._notes_for(session_id, file)))
         except BaseException:

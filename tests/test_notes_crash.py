@@ -36,6 +36,8 @@ import pytest
 import socketio
 from pycrdt import Doc, Text
 
+from tests.notes_page import NotesPage
+
 ROOT = Path(__file__).resolve().parent.parent
 INDICATOR = "1b"
 ROUNDS = 5
@@ -122,7 +124,7 @@ class Browser:
         return "; ".join(f"{c.name}={c.value}" for c in self.jar)
 
 
-class Page:
+class Page(NotesPage):
     """A participant's page: a socket and a pycrdt document, typing tokens into the notes."""
 
     def __init__(self, name: str, cookie: str, rng: random.Random):
@@ -165,30 +167,6 @@ class Page:
             self.acknowledged.extend(t for t in self.sent if t not in self.acknowledged and t in held)
             return True
         return False
-
-    def remote(self, message) -> None:
-        """Someone else's update, fanned out by the server."""
-        if message.get("indicator") == INDICATOR:
-            with self.lock:
-                self.doc.apply_update(base64.b64decode(message["update"]))
-
-    def call(self, event: str, data: dict, timeout: float = 10):
-        """Emit and wait for the acknowledgement; None if the server went away first."""
-        done, answer = threading.Event(), []
-
-        def callback(*args):
-            answer.append(args[0] if args else None)
-            done.set()
-
-        try:
-            self.client.emit(event, data, callback=callback)
-        except Exception:  # already disconnected
-            return None
-        deadline = time.monotonic() + timeout
-        while not done.wait(0.05):
-            if self.gone.is_set() or time.monotonic() > deadline:
-                return None
-        return answer[0]
 
     def type_until_gone(self, round_no: int) -> None:
         """Insert one token at a time (right after a "|"), until the server is gone."""

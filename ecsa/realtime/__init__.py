@@ -8,10 +8,12 @@ they travel as Yjs updates, which merge without conflicts.
 
 from __future__ import annotations
 
+import socketio as socketio_library
 from flask import Flask, current_app
 from flask_socketio import SocketIO
 
-from .. import origins
+from .. import origins, placement
+from ..storage import FileRetired
 from . import transport
 
 socketio = SocketIO()
@@ -45,13 +47,38 @@ def init_app(app: Flask) -> None:
     socketio.init_app(app, async_mode="threading", cors_allowed_origins=_origin_check(app),
                       ping_interval=PING_INTERVAL, ping_timeout=PING_TIMEOUT,
                       max_http_buffer_size=MAX_MESSAGE_BYTES, manage_session=False,
-                      async_handlers=False, client_manager=transport.WholeMessages())
+                      async_handlers=False, client_manager=_client_manager(app))
     transport.allow_batched_polls()
     fast = app.config.get("FAST_TRANSPORT", True)  # ECSA_FAST_TRANSPORT
     app.extensions["ecsa.fast_transport"] = transport.install(socketio.server, fast)
     app.wsgi_app = _refuse_oversized_posts(app.wsgi_app)
     broadcast.init_app(app)
     app.jinja_env.globals["live_people"] = broadcast.people
+    if app.config.get("REDIS_URL"):
+        _share_rooms(app)
+
+
+def _client_manager(app: Flask):
+    """One process: transport.WholeMessages. More than one (ECSA_REDIS_URL): Flask-SocketIO's
+    Redis message queue, so an emit that starts outside a room's process still reaches
+    its sockets (the app sends only text, so no message needs WholeMessages' lock)."""
+    url = app.config.get("REDIS_URL")
+    return socketio_library.RedisManager(url, channel="flask-socketio") if url else transport.WholeMessages()
+
+
+def _share_rooms(app: Flask) -> None:
+    """More than one process (README "More than one process"): open rooms only under a lease
+    in Redis, answer a session served elsewhere with 503 and Retry-After (pages and socket
+    handshakes), and drop the sockets of a room whose lease was lost."""
+    from ..views.common import room_elsewhere
+
+    registry = app.extensions["ecsa"]
+    shared = placement.placement_for(app.config["REDIS_URL"], app.config["LEASE_SECONDS"], app.config["PROCESS_NAME"])
+    registry.share_through(shared)
+    registry.lost_listeners.append(lambda room, sockets: [socketio.server.disconnect(sid) for sid in sockets])
+    app.register_error_handler(placement.RoomElsewhere, room_elsewhere)
+    app.register_error_handler(FileRetired, room_elsewhere)
+    app.wsgi_app = placement.placed(app.wsgi_app, registry.get, shared.owner)
 
 
 def _refuse_oversized_posts(wsgi_app):

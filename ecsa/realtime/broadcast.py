@@ -160,5 +160,7 @@ def schedule_fold(workshop) -> None:
     def fold():
         time.sleep(FOLD_SECONDS)
         room.fold_started()
+        if room.closed:  # closing folded it; a room handed to another process leaves its notes log to it
+            return
         _in_app(app, workshop.fold_notes)
     threading.Thread(target=fold, daemon=True).start()

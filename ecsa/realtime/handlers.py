@@ -13,6 +13,7 @@ from flask_socketio import ConnectionRefusedError, emit, join_room
 
 from .. import workshops
 from ..notes import NeedsResync
+from ..placement import RoomElsewhere
 from ..views.common import cookie_part
 from ..views.screen import can_watch
 from ..worksheet import Locked
@@ -75,7 +76,10 @@ def on_connect(auth):
     if isinstance(auth, dict) and auth.get("screen") is True:
         return _connect_screen(auth.get("session"))
     session_id = auth.get("session") if isinstance(auth, dict) else None
-    workshop = workshops().get(session_id) if isinstance(session_id, str) else None
+    try:
+        workshop = workshops().get(session_id) if isinstance(session_id, str) else None
+    except RoomElsewhere as elsewhere:  # more than one process: another serves it (see placement.placed)
+        raise ConnectionRefusedError(elsewhere.message) from None
     generation = cookie_part("facilitating").get(session_id) if workshop else None
     actor = workshop.signed_in(cookie_part("joined").get(session_id), generation) if workshop else None
     if actor is None:
@@ -92,7 +96,10 @@ def _connect_screen(session_id) -> None:
     or the facilitator's. It joins the session's Socket.IO room only to hear what the room
     hears. It is no connection of the Room: not in presence, not counted as present, and
     every message it sends is refused, since `_caller` finds no person behind it."""
-    workshop = workshops().get(session_id) if isinstance(session_id, str) else None
+    try:
+        workshop = workshops().get(session_id) if isinstance(session_id, str) else None
+    except RoomElsewhere as elsewhere:  # as for a page: another process serves this session
+        raise ConnectionRefusedError(elsewhere.message) from None
     if workshop is None or not can_watch(workshop):
         raise ConnectionRefusedError("Open the room screen link before connecting.")
     workshops().rooms.joined(request.sid, workshop.room)  # keeps the room open while the screen is

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from flask import abort, current_app, redirect, render_template, request, session, url_for
+from flask import (abort, after_this_request, current_app, make_response, redirect, render_template, request,
+                   session, url_for)
 from jinja2_fragments.flask import render_block
 
 from .. import htmx, workshops
@@ -20,6 +21,15 @@ def load_workshop(session_id: str) -> Workshop:
             abort(500, f"This session's data file is damaged and has been left untouched for recovery: {damaged[0].reason}")
         abort(404, "There is no workshop session at this address. Check the link, or join with a code.")
     return found
+
+
+def room_elsewhere(error):
+    """503 for a session another process serves now (more than one process): a short page
+    that asks again by itself, and Retry-After: 1 for anything else that asks."""
+    message = getattr(error, "message", "This session is moving to another server; this page will retry.")
+    response = make_response(render_template("moving.html", notice=message), 503)
+    response.headers["Retry-After"] = "1"
+    return response
 
 
 def current_actor(workshop: Workshop) -> Actor | None:
@@ -107,5 +117,11 @@ def create_once(key: tuple | None, create) -> tuple[Workshop, Actor, str]:
         return workshop.id, facilitator.id
     session_id, facilitator_id = once().run(key, work)
     workshop = workshops().get(session_id)
+    if workshops().placement.shared:
+        @after_this_request
+        def let_go(response):
+            """More than one process: the session's own requests may go to another one."""
+            workshops().let_go(session_id)
+            return response
     facilitator = workshop.actor(facilitator_id)
     return workshop, facilitator, fresh.get("token") or workshop.rotate_facilitator_token(facilitator)

@@ -106,8 +106,9 @@ def join_by_code():
     return redirect(url_for("sessions.join", code=workshop.details["join_code"]), code=303)
 
 
-def _find_by_code(code: str):
-    """The session with this join code, or the code form again saying why not."""
+def _find_by_code(code: str, find=None):
+    """The session with this join code (or what `find` makes of the code), or the code form
+    again saying why not."""
     if not code:  # an empty form is a slip, not a guess, so it is not counted
         return None, _code_refused(code, "Enter the join code", 422)
     # Every lookup is paced, the join link's included: otherwise a script could guess codes
@@ -117,7 +118,7 @@ def _find_by_code(code: str):
         return None, _code_refused(code, "Too many join codes have been tried from your network just now. "
                                          "Wait a few seconds, then try again.", 429)
     time.sleep(max(waits))
-    workshop = workshops().by_code(code)
+    workshop = (find or workshops().by_code)(code)
     if workshop is None:
         for pacer, key in _pacers():
             pacer.fail(key)
@@ -133,8 +134,17 @@ def _code_refused(code: str, message: str, status: int):
 
 
 @bp.route("/join/<code>", methods=["GET", "POST"])
-def join(code):
+@bp.route("/s/<session_id>/join/<code>", methods=["GET", "POST"])
+def join(code, session_id=None):
     """Join a session: give a display name and a perspective."""
+    if workshops().placement.shared:
+        # More than one process: join at the session's own address, which the proxy routes
+        # to the process serving its room (307 keeps a posted form as it was sent).
+        found, refused = _find_by_code(normalise_code(code), workshops().session_of_code)
+        if refused:
+            return refused
+        if found != session_id:
+            return redirect(url_for("sessions.join", session_id=found, code=code), code=307)
     workshop, refused = _find_by_code(normalise_code(code))
     if refused:
         return refused

@@ -93,7 +93,8 @@
     }
     if (socket || typeof io === "undefined" || typeof htmx === "undefined") return;
     var everConnected = false;
-    socket = io({ auth: { session: el.dataset.session, screen: true } });
+    // query: a proxy in front of several processes routes the socket by it (deploy/nginx-ecsa.conf)
+    socket = io({ query: { session: el.dataset.session }, auth: { session: el.dataset.session, screen: true } });
     socket.on("connect", function () {
       showState("This screen updates live.");
       if (everConnected) soon();  // catch up on what changed while it was away
