@@ -195,18 +195,26 @@
       function (li) { return !known[li.id]; })[0] || null;
   }
 
+  /* Whether the person has gone on to something else on the page while the answer was on
+     its way (clicked into the notes, say): then focus is theirs, and only words are said. */
+  function movedOn(block) {
+    var active = document.activeElement;
+    return !lost() && !(block && block.contains(active));
+  }
+
   /* A block came back: its error, a new item, or the control used. */
   function blockChanged(done) {
     var block = document.getElementById(done.targetId);
     var error = block && errorIn(block);
+    var stay = movedOn(block);
     if (error) {
-      focusOn(error.field || error.message);
+      if (!stay) focusOn(error.field || error.message);
       announce(words(error.message));
       return;
     }
     var item = newItem(done.items);
     if (item) {
-      focusOn(item);
+      if (!stay) focusOn(item);
       announce("Added: " + words(item.querySelector(".ecsa-item__text") || item));
       return;
     }

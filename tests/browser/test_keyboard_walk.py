@@ -247,3 +247,24 @@ def test_a_live_update_never_moves_the_focus_of_the_person_using_the_page(live_s
     tab_to(fay, lambda f: f["href"].endswith("#overview-1a"), "the pager's Overview link")
     fay.keyboard.press("Enter")
     expect(fay.locator("#overview-1a a").first).to_be_focused()
+
+
+def test_an_answer_arriving_after_the_person_moved_on_does_not_take_their_focus(live_server, people):
+    """Add evidence, then straight into the notes before the answer comes: the new item is
+    announced, but focus stays in the notes, so what is typed next lands there."""
+    fay = people()
+    create_by_keyboard(fay, live_server)
+    session = fay.url.split("/s/")[1].split("/")[0]
+    fay.goto(f"{live_server}/s/{session}/i/1a")
+    expect(fay.locator("#connection")).to_have_attribute("data-state", "connected")
+    fay.get_by_label("What the evidence is", exact=True).fill("Board minutes")
+    # The click and the move to the notes in one go: no answer can arrive in between.
+    fay.evaluate("""() => {
+      document.querySelector('#evidence form.ecsa-add-form button[type=submit]').click();
+      document.getElementById('notes-text').focus();
+    }""")
+    expect(fay.locator("#evidence_list")).to_contain_text("Board minutes")
+    announced(fay, "Added: Board minutes")
+    fay.keyboard.type("Typed on.")
+    assert focused(fay).get("id") == "notes-text"
+    expect(fay.locator("#notes-text")).to_have_value("Typed on.")
