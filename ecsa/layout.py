@@ -27,7 +27,12 @@ def new_session(details: dict, secrets: dict, facilitator: Actor, perspective: s
         me.update(role=FACILITATOR, name=facilitator.name)
     else:
         people.append(participant_row(facilitator, perspective))
-    audit = [{k: v for k, v in raw.items() if k != "id"} for raw in history.get("audit", [])]
+    # The history's events are the parsed record's own, made for this: their ids go (the new
+    # file numbers them) in place, rather than copying 34,000 dicts, whose allocation set off
+    # a full garbage collection that held every other request for ~60 ms.
+    audit = history.get("audit", [])
+    for raw in audit:
+        raw.pop("id", None)
     if not history:
         created = Event.by(facilitator, "session_created", title=details["title"]).to_dict()
         created.pop("id")
