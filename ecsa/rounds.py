@@ -76,6 +76,11 @@ def check(ws: dict, event: Event) -> None:
     if event.type == "vote_cast" and round_["revealed"]:
         raise RoundRefused(f"The ratings of round {round_['number']} have been revealed. To rate again, "
                            "wait for the facilitator to start a new round.")
+    if event.type == "vote_cast" and event.actor_id in round_.get("ballot_raters", ()):
+        # Continued from an anonymous record, which never said whose rating was whose: a new
+        # one could not replace the old, and would count this person twice.
+        raise RoundRefused(f"Your rating in round {round_['number']} came with the earlier record, which keeps "
+                           "anonymous ratings without names, so it cannot be changed. Rate again in a new round.")
     if event.type == "round_revealed":
         if round_["revealed"]:
             raise RoundRefused(f"The ratings of round {round_['number']} are already revealed.")

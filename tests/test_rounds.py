@@ -163,6 +163,14 @@ def test_an_anonymous_record_has_bare_values_for_everyone_and_continues():
     assert rounds.values(again) == [2, 4, 4] and rounds.raters(again) == {"p1", "p2", "p3"}
 
 
+def test_a_rating_carried_anonymously_from_a_record_cannot_be_cast_twice():
+    ws = rated_sheet()
+    ws["rounds"] = [rounds.from_record(rounds.for_record(ws["rounds"][0], PEOPLE, True, FAY))]
+    assert "came with the earlier record" in str(refused(PAT, ws, "vote_cast", value=5))
+    do(FAY, ws, "vote_cast", value=3)  # who had not rated still can
+    assert rounds.values(rounds.current(ws)) == [2, 3, 4, 4]
+
+
 def test_the_audit_value_of_an_unrevealed_rating_is_hidden_from_others():
     entry = Event.by(SAM, "vote_cast", "1a", value=4, round=1).to_dict()
     assert rounds.hidden_value(entry, set(), PAT)
