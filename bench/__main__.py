@@ -2,6 +2,9 @@
 
     python -m bench            # full run, under 5 minutes; writes bench/RESULTS.md
     python -m bench --quick    # about a minute; writes bench/out/RESULTS-quick.md
+    python -m bench --multiprocess [--quick]
+                               # only 1 process vs 3 behind nginx (needs redis-server and
+                               # nginx): its section of the same file, the rest left as it is
 
 Progress goes to stderr, the report to stdout. Nothing here ever fails a test: targets
 are reported as met or not met.
@@ -48,6 +51,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description="Benchmark ECSA Workshop.")
     parser.add_argument("--quick", action="store_true", help="a ~1 minute smoke run (fewer N, shorter windows)")
     parser.add_argument("--no-node", action="store_true", help="skip the Node.js socket.io relay")
+    parser.add_argument("--multiprocess", action="store_true",
+                        help="only 1 process vs 3 behind nginx (bench/multiprocess.py), written as its section")
     parser.add_argument("--out", help="where to write the report (default: bench/RESULTS.md, "
                                       "or bench/out/RESULTS-quick.md with --quick)")
     return parser.parse_args(argv)
@@ -142,12 +147,35 @@ def run_live(plan: Plan, problems: ProblemCounter, want_node: bool):
     return suite, [s.key for s in running], unavailable, idle_rss, dead + server_log_problems(running)
 
 
+def run_multiprocess(quick: bool, out: Path) -> int:
+    """1 process vs 3 behind nginx, written into `out` as its own section (the rest of the
+    file kept); skipped, saying why, without redis-server and nginx."""
+    from . import multiprocess
+
+    why_not = multiprocess.unavailable()
+    if why_not:
+        log(f"python -m bench --multiprocess {why_not}: nothing measured")
+        return 0
+    load = multiprocess.QUICK if quick else multiprocess.FULL
+    when, load_start = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), load_average()
+    log(f"ECSA benchmark, more than one process ({'quick' if quick else 'full'} load)")
+    section = multiprocess.section(multiprocess.run(load), load, when, load_start)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(report.put_section(out.read_text() if out.exists() else "", report.MULTIPROCESS_HEADING,
+                                       section))
+    print(section)
+    log(f"written to {out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run everything and write the report."""
     args = parse_args(argv)
     plan = QUICK if args.quick else FULL
     out = Path(args.out) if args.out else (servers.OUT / "RESULTS-quick.md" if args.quick
                                            else servers.BENCH / "RESULTS.md")
+    if args.multiprocess:
+        return run_multiprocess(args.quick, out)
     started, load_start = time.monotonic(), load_average()
     problems = ProblemCounter()
     configure_logging(problems)
@@ -167,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     text = report.render(report.Report(plan, meta, ran, unavailable, suite, idle_rss, http, weight, storage,
                                        server_problems + generator))
     out.parent.mkdir(parents=True, exist_ok=True)
+    # Measured by --multiprocess on its own: kept across full runs.
+    text = report.carry_section(out.read_text() if out.exists() else "", text, report.MULTIPROCESS_HEADING)
     out.write_text(text)
     print(text)
     log(f"written to {out} in {meta['elapsed_s']:.0f} s")

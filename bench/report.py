@@ -335,3 +335,39 @@ def render(report: Report) -> str:
                 votes_section(report, fig), http_section(report), weight_section(report),
                 storage_section(report), problems_section(report, fig)]
     return "\n\n".join(sections) + "\n"
+
+
+# ---- the multi-process section (`python -m bench --multiprocess`) -----------------------------
+
+HAND_KEPT = "## Single-question scripts"  # the part of RESULTS.md kept by hand, always last
+MULTIPROCESS_HEADING = "## More than one process: 1 process vs 3 behind nginx"
+
+
+def sections_of(text: str, heading: str) -> tuple[str, str, str]:
+    """A report split around the section whose heading starts with `heading`:
+    (before, the section, after); the section is "" if there is none."""
+    start = text.find("\n" + heading)
+    if start < 0:
+        return text, "", ""
+    end = text.find("\n## ", start + 1)
+    end = len(text) if end < 0 else end
+    return text[:start + 1], text[start + 1:end], text[end:]
+
+
+def put_section(text: str, heading: str, section: str) -> str:
+    """The report with its section under `heading` replaced by `section`, or, if it has none,
+    with `section` added before the hand-kept part (or at the end)."""
+    before, old, after = sections_of(text, heading)
+    if not old:
+        before, kept, rest = sections_of(text, HAND_KEPT)
+        after = kept + rest
+    head = before.rstrip("\n")
+    return ((head + "\n\n" if head else "") + section.strip("\n") + "\n"
+            + ("\n" + after.lstrip("\n") if after.strip() else ""))
+
+
+def carry_section(old_text: str, new_text: str, heading: str) -> str:
+    """A full run's new report, keeping the section under `heading` from the old one (it is
+    measured by a separate command, `python -m bench --multiprocess`)."""
+    _, kept, _ = sections_of(old_text, heading)
+    return put_section(new_text, heading, kept) if kept else new_text

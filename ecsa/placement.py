@@ -23,6 +23,7 @@ This module imports no Flask; the Redis client is made by `placement_for`.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -39,6 +40,18 @@ RENEW = ("if redis.call('get', KEYS[1]) == ARGV[1] then "
          "return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end")
 RELEASE = ("if redis.call('get', KEYS[1]) == ARGV[1] then "
            "return redis.call('del', KEYS[1]) else return 0 end")
+# Give back a join code only while it still names the session whose create failed.
+RELEASE_CODE = ("if redis.call('hget', KEYS[1], ARGV[1]) == ARGV[2] then "
+                "return redis.call('hdel', KEYS[1], ARGV[1]) else return 0 end")
+# Forget a submission whose work failed only while it is still marked under way (""), so
+# a repeat does it again; a result already recorded is never removed.
+DROP_ATTEMPT = ("if redis.call('get', KEYS[1]) == '' then "
+                "return redis.call('del', KEYS[1]) else return 0 end")
+ATTEMPT_UNDER_WAY_SECONDS = 30  # a process that dies mid-create frees the submission after this
+ATTEMPT_KEPT_SECONDS = 600      # how long a repeat (a resend, a double tap) gets the first's result
+# How long a repeat waits for the first to finish before answering 503: a browser without
+# JavaScript cannot send a form again by itself, so most repeats should get the result.
+ATTEMPT_WAIT_SECONDS = 5.0
 BACKOFF_FIRST, BACKOFF_MOST = 0.5, 8.0  # seconds between tries while Redis cannot be reached
 
 
@@ -70,6 +83,16 @@ class RoomElsewhere(Exception):
     def __init__(self, session_id: str, holder: str | None = None):
         super().__init__(f"session {session_id} is held by {holder or 'another process'}")
         self.session_id, self.holder = session_id, holder
+
+
+class AttemptUnderWay(RoomElsewhere):
+    """The same form is being handled by another process right now: ask again in a moment."""
+
+    message = "This form is still being sent; this page will retry."
+
+    def __init__(self):
+        Exception.__init__(self, "the same submission is under way in another process")
+        self.session_id, self.holder = None, None
 
 
 class PlacementUnavailable(RoomElsewhere):
@@ -105,6 +128,13 @@ class LocalPlacement:
         """No shared directory: the caller's own index answers."""
         return None
 
+    def release_code(self, code: str, session_id: str) -> None:
+        """Nothing was reserved outside the process."""
+
+    def run_once(self, name: str, work: Callable):
+        """No other process could have the same submission: just do it."""
+        return work()
+
     def start(self, on_lost: Callable[[str], None]) -> None:
         """No leases to renew."""
 
@@ -126,12 +156,15 @@ class RedisPlacement:
         # A renewal that hangs this long is counted as failed, so the room is given up in time.
         self.wait_most = min(0.5, self.lease / 10)
         self._renew, self._release = client.register_script(RENEW), client.register_script(RELEASE)
+        self._release_code = client.register_script(RELEASE_CODE)
+        self._drop_attempt = client.register_script(DROP_ATTEMPT)
         self._held: dict[str, float] = {}  # session id -> when its lease may expire, at the earliest
         self._lock = threading.Lock()
         self._down_since: float | None = None
         self._retry_at, self._backoff = 0.0, BACKOFF_FIRST
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.attempt_wait = ATTEMPT_WAIT_SECONDS
         self.on_lost: Callable[[str], None] = lambda session_id: None
 
     # --- leases ----------------------------------------------------------------------
@@ -215,6 +248,52 @@ class RedisPlacement:
     def session_of_code(self, code: str) -> str | None:
         """The session a join code belongs to, as any process published it."""
         return self._call(lambda: self.client.hget(CODES_KEY, code))
+
+    def release_code(self, code: str, session_id: str) -> None:
+        """Give back a code reserved for a session whose create failed, if it still names
+        that session (if Redis is away, the code stays taken: one code of 244 million)."""
+        try:
+            self._call(lambda: self._release_code(keys=[CODES_KEY], args=[code, session_id]))
+        except PlacementUnavailable:
+            log.warning("placement: join code of failed session %s left reserved (Redis away)", session_id)
+
+    # --- one submission, once, whichever process it lands on ----------------------------
+
+    def run_once(self, name: str, work: Callable):
+        """work() if no process has claimed the submission `name`; else the first's result
+        (JSON), or AttemptUnderWay (503, asked again) while the first is still at it."""
+        key = f"once:{name}"
+        if not self._call(lambda: self.client.set(key, "", nx=True, ex=ATTEMPT_UNDER_WAY_SECONDS)):
+            return self._result_of(key)
+        try:
+            result = work()
+        except BaseException:
+            self._forget_attempt(key)
+            raise
+        try:
+            self._call(lambda: self.client.set(key, json.dumps(result), ex=ATTEMPT_KEPT_SECONDS))
+        except PlacementUnavailable:  # done all the same: this process remembers it (ecsa/once.py)
+            log.warning("placement: a submission's result could not be recorded (Redis away)")
+        return result
+
+    def _result_of(self, key: str):
+        """The result another process recorded for a submission, waiting `attempt_wait` for
+        it while that process is still at it; then AttemptUnderWay (ask again)."""
+        give_up = self.clock() + self.attempt_wait
+        while True:
+            recorded = self._call(lambda: self.client.get(key))
+            if recorded:
+                return json.loads(recorded)
+            if recorded is None or self.clock() >= give_up:  # it failed meanwhile, or is slow
+                raise AttemptUnderWay()
+            time.sleep(0.05)
+
+    def _forget_attempt(self, key: str) -> None:
+        """A submission that failed may be tried again at once (Redis away: once it expires)."""
+        try:
+            self._call(lambda: self._drop_attempt(keys=[key]))
+        except PlacementUnavailable:
+            pass
 
     # --- Redis, and when it is away ----------------------------------------------------
 

@@ -214,6 +214,9 @@ class Workshops:
         except BaseException:
             with self._lock:
                 self._by_code.pop(code, None)
+            # More than one process: nor keep the code or the lease for a session never made.
+            self.placement.release_code(code, session_id)
+            self.placement.release(session_id)
             raise
         with self._lock:
             self._by_code[code] = session_id

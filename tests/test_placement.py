@@ -267,3 +267,142 @@ def test_a_room_whose_lease_is_lost_is_let_go_and_refuses_every_write(two_proces
     with pytest.raises(FileRetired):
         workshop.join("Late Writer", "staff")  # a request still holding the old room writes nothing
     assert "Late Writer" not in [person["name"] for person in two.get(session_id).participants()]
+
+
+def test_a_code_reserved_for_a_create_that_failed_is_given_back(server):
+    one, two = process(server, "web1"), process(server, "web2")
+    assert one.reserve_code("ACDEFG", "s1")
+    two.release_code("ACDEFG", "s2")  # not s2's: kept
+    assert one.session_of_code("ACDEFG") == "s1"
+    one.release_code("ACDEFG", "s1")
+    assert one.session_of_code("ACDEFG") is None and two.reserve_code("ACDEFG", "s2")
+
+
+def test_a_create_that_fails_keeps_neither_its_code_nor_its_lease(two_processes, monkeypatch):
+    one, _two = two_processes
+
+    def disk_full(session_id, tables):
+        raise OSError("No space left on device")
+    monkeypatch.setattr(one.directory, "create", disk_full)
+    with pytest.raises(OSError):
+        one.create(DETAILS, "Fay Facilitator", "staff")
+    client = one.placement.client
+    assert client.hlen(CODES_KEY) == 0 and client.keys("lease:*") == [] and one.placement.held() == []
+
+
+def test_a_submission_is_done_once_whichever_process_gets_it(server):
+    one, two = process(server, "web1"), process(server, "web2")
+    calls = []
+    assert one.run_once("attempt1", lambda: calls.append(1) or ("s1", "fay")) == ("s1", "fay")
+    assert two.run_once("attempt1", lambda: calls.append(2) or ("s2", "fay")) == ["s1", "fay"]
+    assert calls == [1] and two.run_once("attempt2", lambda: "other") == "other"
+
+
+def test_a_repeat_while_the_first_is_under_way_is_asked_again(server):
+    from ecsa.placement import AttemptUnderWay
+
+    one, two = process(server, "web1"), process(server, "web2")
+    two.attempt_wait = 0
+
+    def first():
+        with pytest.raises(AttemptUnderWay) as refused:
+            two.run_once("attempt1", lambda: "second")  # the double tap, on the other process
+        assert isinstance(refused.value, RoomElsewhere)  # answered 503 + Retry-After: 1
+        return "first"
+    assert one.run_once("attempt1", first) == "first"
+    assert two.run_once("attempt1", lambda: "second") == "first"
+    assert 0 < one.client.ttl("once:attempt1") <= 600
+
+
+def test_a_repeat_waits_a_moment_for_the_first_to_finish(server):
+    import threading
+
+    one, two = process(server, "web1"), process(server, "web2")
+    started, answers = threading.Event(), []
+
+    def slow():
+        started.set()
+        time.sleep(0.3)
+        return ["s1", "fay"]
+    first = threading.Thread(target=lambda: answers.append(one.run_once("attempt1", slow)))
+    first.start()
+    started.wait(5)
+    answers.append(two.run_once("attempt1", lambda: ["s2", "fay"]))  # waits, then the first's result
+    first.join(5)
+    assert answers == [["s1", "fay"], ["s1", "fay"]]
+
+
+def test_a_submission_that_failed_may_be_tried_again_at_once(server):
+    one, two = process(server, "web1"), process(server, "web2")
+    with pytest.raises(OSError):
+        one.run_once("attempt1", lambda: (_ for _ in ()).throw(OSError("disk full")))
+    assert two.run_once("attempt1", lambda: "done") == "done"
+
+
+@pytest.fixture
+def two_apps(tmp_path, server, monkeypatch):
+    """Two whole apps serving one data folder with their leases in one (fake) Redis, as two
+    processes behind nginx would; live messages go nowhere (no Redis listens there)."""
+    import ecsa.placement
+    from ecsa import create_app
+
+    monkeypatch.setattr(ecsa.placement, "placement_for", lambda url, lease, name: process(server, name, lease))
+    apps = [create_app({"TESTING": True, "DATA_DIR": str(tmp_path / "data"), "REDIS_URL": "redis://127.0.0.1:1/0",
+                        "LEASE_SECONDS": 5, "PROCESS_NAME": name}) for name in ("web1", "web2")]
+    yield apps
+    for app in apps:
+        app.extensions["ecsa"].placement.stop()
+
+
+def test_a_double_tap_on_create_landing_on_two_processes_makes_one_session(two_apps, tmp_path):
+    from conftest import SESSION_FORM
+
+    one, two = two_apps
+    form = dict(SESSION_FORM, attempt="a" * 22)
+    first = one.test_client().post("/sessions", data=form)
+    second = two.test_client().post("/sessions", data=form)
+    assert first.status_code == second.status_code == 303
+    assert first.headers["Location"] == second.headers["Location"]
+    assert len(list((tmp_path / "data" / "sessions").glob("*.json"))) == 1
+
+
+def test_a_session_served_by_another_process_answers_htmx_503_with_retry_after(two_apps):
+    from conftest import HX, SESSION_FORM
+
+    one, two = two_apps
+    fay = one.test_client()
+    share = fay.post("/sessions", data=SESSION_FORM).headers["Location"]
+    session_id = share.split("/")[2]
+    assert fay.get(share).status_code == 200  # web1 serves the session's room now
+    moved = two.test_client()
+    moved.set_cookie("ecsa", fay.get_cookie("ecsa").value)  # the same browser, sent to web2
+    refused = moved.post(f"/s/{session_id}/i/1a/evidence", data={"text": "Board minutes"}, headers=HX)
+    assert refused.status_code == 503 and refused.headers["Retry-After"] == "1"
+    assert one.extensions["ecsa"].get(session_id).worksheet("1a")["evidence"] == []
+    one.extensions["ecsa"].rooms.close(session_id)  # web1 lets the room go: web2 takes it
+    landed = moved.post(f"/s/{session_id}/i/1a/evidence", data={"text": "Board minutes"}, headers=HX)
+    assert landed.status_code == 200 and "Board minutes" in landed.get_data(as_text=True)
+
+
+def test_a_form_sent_without_javascript_to_a_moving_session_is_sent_back_not_reloaded(two_apps):
+    """Reloading would ask for the form's address, not send it again (a 405 at best): the page
+    says it was not saved and links back to the form, where the browser has kept the text."""
+    from conftest import SESSION_FORM
+
+    one, two = two_apps
+    fay = one.test_client()
+    share = fay.post("/sessions", data=SESSION_FORM).headers["Location"]
+    session_id = share.split("/")[2]
+    assert fay.get(share).status_code == 200
+    moved = two.test_client()
+    moved.set_cookie("ecsa", fay.get_cookie("ecsa").value)
+    page_url = f"http://localhost/s/{session_id}/i/1a"
+    refused = moved.post(f"/s/{session_id}/i/1a/evidence", data={"text": "Board minutes"},
+                         headers={"Referer": page_url})
+    body = refused.get_data(as_text=True)
+    assert refused.status_code == 503 and 'http-equiv="refresh"' not in body
+    assert "<strong>not saved</strong>" in body and f'href="{page_url}"' in body
+    elsewhere = moved.post(f"/s/{session_id}/i/1a/evidence", data={"text": "x"},
+                           headers={"Referer": "https://evil.example/"})
+    assert 'href="https://evil.example/' not in elsewhere.get_data(as_text=True)
+    assert 'http-equiv="refresh"' in moved.get(f"/s/{session_id}/").get_data(as_text=True)  # a page: asked again

@@ -6,7 +6,7 @@ from flask import (abort, after_this_request, current_app, make_response, redire
                    session, url_for)
 from jinja2_fragments.flask import render_block
 
-from .. import htmx, workshops
+from .. import htmx, origins, workshops
 from ..events import Actor
 from ..once import Once, new_attempt, valid_attempt
 from ..workshop import Workshop
@@ -27,7 +27,10 @@ def room_elsewhere(error):
     """503 for a session another process serves now (more than one process): a short page
     that asks again by itself, and Retry-After: 1 for anything else that asks."""
     message = getattr(error, "message", "This session is moving to another server; this page will retry.")
-    response = make_response(render_template("moving.html", notice=message), 503)
+    sent = request.method != "GET"  # a form: reloading would ask for its address, not send it again
+    ours = sent and origins.origin_of(request.referrer) == origins.origin_of(request.host_url)
+    back = request.referrer if ours else url_for("sessions.home")  # never a link to another site
+    response = make_response(render_template("moving.html", notice=message, sent=sent, back=back), 503)
     response.headers["Retry-After"] = "1"
     return response
 
@@ -91,6 +94,12 @@ def once() -> Once:
     return current_app.extensions["ecsa.once"]
 
 
+def run_once(key: tuple | None, work):
+    """work() once per submitted form, whichever process each copy of it lands on (more
+    than one process: claimed in Redis too). Its result must be JSON: strings, lists."""
+    return once().run(key, work, across=workshops().placement.run_once)
+
+
 def form_attempt() -> str:
     """The attempt id to show a form with: the one it was sent with (a refused form shown
     again is the same attempt), or a fresh one."""
@@ -115,7 +124,7 @@ def create_once(key: tuple | None, create) -> tuple[Workshop, Actor, str]:
     def work():
         workshop, facilitator, fresh["token"] = create()
         return workshop.id, facilitator.id
-    session_id, facilitator_id = once().run(key, work)
+    session_id, facilitator_id = run_once(key, work)
     workshop = workshops().get(session_id)
     if workshops().placement.shared:
         @after_this_request

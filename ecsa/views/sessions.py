@@ -11,8 +11,8 @@ from .. import forms, workshops
 from ..ratelimit import GuessPacer
 from ..worksheet import Conflict
 from ..workshops import normalise_code
-from .common import (answer, create_once, current_actor, form_attempt, load_workshop, once, remember,
-                     require_actor, require_facilitator, submission_key)
+from .common import (answer, create_once, current_actor, form_attempt, load_workshop, remember, require_actor,
+                     require_facilitator, run_once, submission_key)
 
 bp = Blueprint("sessions", __name__)
 
@@ -160,7 +160,7 @@ def join(code, session_id=None):
     name, perspective = form.clean["name"], form.clean["perspective"]
     # A double tap sends the form twice at once: both must join the same one person.
     key = submission_key("join", workshop.id, name, perspective)
-    remember(workshop, once().run(key, lambda: workshop.join(name, perspective)))
+    remember(workshop, workshop.actor(run_once(key, lambda: workshop.join(name, perspective).id)))
     return redirect(url_for("worksheets.overview", session_id=workshop.id), code=303)
 
 

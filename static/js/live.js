@@ -45,8 +45,10 @@
       offline: pending || held ? "Offline – changes waiting to send" : "Offline",
       signedout: "Signed out of this session – reload the page to join again"
     };
-    el.textContent = words[kind];
-    el.dataset.state = kind;
+    // A form waiting to be sent again while the session moves says so here (moving.js).
+    var moving = window.ECSA.moving ? window.ECSA.moving.words() : "";
+    el.textContent = moving || words[kind];
+    el.dataset.state = moving ? "moving" : kind;
   }
 
   function currentState() {
@@ -488,6 +490,7 @@
     send: send, announce: announce, showUnsent: showUnsent, hold: hold, lockedMeanwhile: lockedMeanwhile,
     isPush: function (el) { return !!(pushes && pushes.has(el)); },
     connected: function () { return !!(socket && socket.connected); },
-    socket: function () { return socket; }, indicator: function () { return data("indicator"); }
+    socket: function () { return socket; }, indicator: function () { return data("indicator"); },
+    redraw: function () { showState(currentState()); }
   };
 })();

@@ -4,11 +4,12 @@ that does not hold a session's lease never serves (or writes) it."""
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
 from cluster_fixtures import cluster  # noqa: F401  (a fixture)
-from people import INDICATOR, Browser, LivePage, create_session, holder, join, server_notes, tokens
+from people import INDICATOR, SESSION_FORM, Browser, LivePage, create_session, holder, join, server_notes, tokens
 
 
 def test_a_session_created_through_nginx_is_live_for_websocket_and_polling_clients(cluster):
@@ -80,3 +81,24 @@ def test_a_join_code_from_any_process_leads_into_the_session(cluster):
         assert answer.headers["Location"].endswith(f"/s/{session_id}/join/{code.lower()}")
     sam = join(cluster.base, code, "Sam")
     assert f"/s/{session_id}/" in sam.get(f"/s/{session_id}/").url
+
+
+def test_a_double_tap_on_create_sent_to_every_process_at_once_makes_one_session(cluster):
+    before = set((cluster.data_dir / "sessions").glob("*.json"))
+    form = dict(SESSION_FORM, title="Double tapped", attempt="doubletap" + "x" * 16)
+
+    def tap(port: int) -> requests.Response:
+        """The same form, straight at one process (as two taps landing on two would be)."""
+        return requests.post(f"http://127.0.0.1:{port}/sessions", data=form, allow_redirects=False, timeout=15)
+
+    deadline, answers = time.monotonic() + 20, []
+    with ThreadPoolExecutor(len(cluster.app_ports)) as pool:
+        pending = list(cluster.app_ports)
+        while pending and time.monotonic() < deadline:  # a 503 (the first still at it) is asked again
+            answered = dict(zip(pending, pool.map(tap, pending)))
+            answers += [a for a in answered.values() if a.status_code == 303]
+            pending = [port for port, a in answered.items() if a.status_code == 503]
+            time.sleep(0.2 if pending else 0)
+    assert not pending and len(answers) == len(cluster.app_ports)
+    assert len({a.headers["Location"] for a in answers}) == 1
+    assert len(set((cluster.data_dir / "sessions").glob("*.json")) - before) == 1
