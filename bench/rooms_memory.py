@@ -68,26 +68,36 @@ def pymalloc_arenas() -> int | None:
 
 # ---- the client process -----------------------------------------------------------------
 
-async def clients(base: str, count: int) -> None:
-    """Open count sessions with a connected page each; close them all when told."""
+async def clients(base: str, count: int, known: str) -> None:
+    """Open count sessions with a connected page each; close them all when told. Sessions
+    listed in the file `known` (id and cookie a line) are opened again; otherwise new ones are
+    made and listed there."""
     import aiohttp
     import socketio
 
     from bench.loadgen import SESSION_FORM
     pages, gate = [], asyncio.Semaphore(CONNECTING_AT_ONCE)
+    listed = [tuple(line.split()) for line in Path(known).read_text().splitlines()] if Path(known).exists() else []
+    made = []
 
-    async def one(http) -> None:
+    async def one(http, reopen: tuple[str, str] | None) -> None:
         async with gate:
-            async with http.post(f"{base}/sessions", data=SESSION_FORM, allow_redirects=False) as created:
-                session_id = created.headers["Location"].split("/")[2]
-                cookie = created.cookies["ecsa"].value
+            if reopen:
+                session_id, cookie = reopen
+            else:
+                async with http.post(f"{base}/sessions", data=SESSION_FORM, allow_redirects=False) as created:
+                    session_id = created.headers["Location"].split("/")[2]
+                    cookie = created.cookies["ecsa"].value
+                made.append(f"{session_id} {cookie}")
             page = socketio.AsyncClient(reconnection=False)
             await page.connect(base, headers={"Cookie": f"ecsa={cookie}"}, auth={"session": session_id},
                                transports=["websocket"], wait_timeout=30)
             await page.call("where", {"indicator": "1a"})
             pages.append(page)
     async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
-        await asyncio.gather(*(one(http) for _ in range(count)))
+        await asyncio.gather(*(one(http, listed[n] if n < len(listed) else None) for n in range(count)))
+    if made:
+        Path(known).write_text("\n".join(made) + "\n")
     print(f"open {len(pages)}", flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
     await asyncio.gather(*(page.disconnect() for page in pages))
@@ -111,12 +121,13 @@ def serve():
     return app, f"http://127.0.0.1:{server.server_port}", server
 
 
-def drive(base: str, count: int, rooms) -> tuple[float, int, float]:
-    """Run the client process for count sessions: (RSS at the peak, rooms at the peak, seconds to open)."""
+def drive(base: str, count: int, rooms, known: str) -> tuple[float, int, float]:
+    """Run the client process for count sessions (those listed in the file `known`, else new
+    ones): (RSS at the peak, rooms at the peak, seconds to open)."""
     from ecsa import memory
     from ecsa.realtime import socketio
     started, before = time.monotonic(), set(threading.enumerate())
-    child = subprocess.Popen([sys.executable, "-m", "bench.rooms_memory", "--clients", base, str(count)],
+    child = subprocess.Popen([sys.executable, "-m", "bench.rooms_memory", "--clients", base, str(count), known],
                              cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     opened = child.stdout.readline().split()
     assert opened == ["open", str(count)], f"the client process said {opened}"
@@ -146,19 +157,24 @@ def main() -> None:
     """Measure and print (or, with --clients, be the client process)."""
     parser = argparse.ArgumentParser(prog="python -m bench.rooms_memory")
     parser.add_argument("--sessions", type=int, default=1000)
-    parser.add_argument("--clients", nargs=2, metavar=("BASE", "N"), help=argparse.SUPPRESS)
+    parser.add_argument("--clients", nargs=3, metavar=("BASE", "N", "KNOWN"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.clients:
-        return asyncio.run(clients(args.clients[0], int(args.clients[1])))
+        return asyncio.run(clients(args.clients[0], int(args.clients[1]), args.clients[2]))
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     app, base, server = serve()
     rooms = app.extensions["ecsa"].rooms
-    drive(base, 1, rooms)  # warm-up
+    known = tempfile.mkdtemp(prefix="ecsa-rooms-bench-") + "/sessions.txt"
+    drive(base, 1, rooms, known + ".warm-up")  # warm-up
     before, alive_before, objects_before = rss_mib(), rooms.alive(), len(gc.get_objects())
     arenas_before = pymalloc_arenas()
-    peak, alive_peak, took = drive(base, args.sessions, rooms)
+    peak, alive_peak, took = drive(base, args.sessions, rooms, known)
     after, alive_after, objects_after = rss_mib(), rooms.alive(), len(gc.get_objects())
     arenas_after = pymalloc_arenas()
+    # The same sessions' rooms opened and closed again: what rooms give back, apart from what
+    # making 1,000 sessions adds for good (each one's entries in the registry and folder index).
+    again_peak, again_alive, _ = drive(base, args.sessions, rooms, known)
+    again, again_after = rss_mib(), rooms.alive()
     server.shutdown()
     print(f"{args.sessions} sessions, each with a page on a real WebSocket, opened in {took:.1f} s")
     print(f"server RSS before {before:.1f} MiB, peak {peak:.1f} MiB, after {after:.1f} MiB "
@@ -169,6 +185,9 @@ def main() -> None:
     if arenas_before is not None and arenas_after is not None:
         print(f"Python's small-object arenas (1 MiB each): before {arenas_before}, after {arenas_after} "
               f"({arenas_after - arenas_before:+})")
+    print(f"the same {args.sessions} sessions' rooms opened and closed again: RSS before {after:.1f} MiB, "
+          f"peak {again_peak:.1f} MiB, after {again:.1f} MiB ({(again - after) / after * 100:+.1f}%); "
+          f"live rooms at the peak {again_alive}, after {again_after}")
 
 
 if __name__ == "__main__":
