@@ -12,7 +12,7 @@ import time
 from cluster_fixtures import fresh_cluster  # noqa: F401  (a fixture)
 from people import INDICATOR, LivePage, create_session, holder, join, server_notes, tokens
 
-SESSIONS, PAGES = 3, 5  # pages per session: the facilitator and four participants
+SESSIONS, PAGES = 3, 10  # as issue #13 asks: the facilitator and nine participants in each
 
 
 def start_session(cluster, number: int) -> tuple:
