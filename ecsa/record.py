@@ -32,7 +32,8 @@ SCHEMA_ID, SCHEMA_VERSION = "ecsa-record", 2
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
 MAX_DEPTH = 12
 # Fields a fresh export regenerates; everything else survives export -> import -> export.
-# `baseline` too: a session continued from a record is compared with that record.
+# `baseline` too: a session continued from a record is compared with that record. (So is each
+# action's `earlier`: a continued session's actions came from the record, to be reviewed.)
 REGENERATED = ("exported_at", "session.id", "session.created_at", "session.continued_from", "baseline")
 
 
