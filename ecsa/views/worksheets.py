@@ -264,18 +264,21 @@ def vote(session_id, indicator_id):
                   lambda actor: Event.by(actor, "vote_cast", indicator_id, value=value), form, "vote")
 
 
+def _pressed(session_id: str, indicator_id: str, event_type: str, block: str):
+    """A button with nothing to fill in: its event, answered with the block it changes."""
+    return change(session_id, indicator_id, block, lambda actor: Event.by(actor, event_type, indicator_id))
+
+
 @bp.post("/i/<indicator_id>/reveal")
 def reveal(session_id, indicator_id):
     """Show everyone the ratings of the round in hand (facilitator only)."""
-    return change(session_id, indicator_id, "ratings",
-                  lambda actor: Event.by(actor, "round_revealed", indicator_id))
+    return _pressed(session_id, indicator_id, "round_revealed", "ratings")
 
 
 @bp.post("/i/<indicator_id>/round")
 def new_round(session_id, indicator_id):
     """Start a new rating round after the group has discussed the last one (facilitator only)."""
-    return change(session_id, indicator_id, "ratings",
-                  lambda actor: Event.by(actor, "round_started", indicator_id))
+    return _pressed(session_id, indicator_id, "round_started", "ratings")
 
 
 @bp.post("/i/<indicator_id>/agreed")
@@ -294,8 +297,7 @@ def agree(session_id, indicator_id):
 @bp.post("/i/<indicator_id>/lock")
 def lock(session_id, indicator_id):
     """Lock the indicator as agreed (facilitator only)."""
-    return change(session_id, indicator_id, "worksheet",
-                  lambda actor: Event.by(actor, "indicator_locked", indicator_id))
+    return _pressed(session_id, indicator_id, "indicator_locked", "worksheet")
 
 
 @bp.post("/i/<indicator_id>/unlock")
