@@ -190,28 +190,18 @@ def test_pages_before_joining_have_no_axe_violations(workshop, state, width):
 
 # --- a session's pages: as the facilitator and as a participant ----------------------------
 
-def share(w, page, role):
-    open_live(w, page, "/share")
+def opening(name: str, path: str):
+    """A state that is just a page of the session, opened and live (named for the test id)."""
+    def state(w, page, role):
+        open_live(w, page, path)
+    state.__name__ = name
+    return state
 
 
-def settings(w, page, role):
-    open_live(w, page, "/settings")
-
-
-def overview(w, page, role):
-    open_live(w, page, "/")
-
-
-def indicator_empty(w, page, role):
-    open_live(w, page, "/i/1a")
-
-
-def indicator_with_content(w, page, role):
-    open_live(w, page, "/i/1b")
-
-
-def indicator_locked(w, page, role):
-    open_live(w, page, "/i/1c")
+share, settings, overview, report = (opening(name, path) for name, path in (
+    ("share", "/share"), ("settings", "/settings"), ("overview", "/"), ("report", "/report")))
+indicator_empty, indicator_with_content, indicator_locked = (opening(name, path) for name, path in (
+    ("indicator_empty", "/i/1a"), ("indicator_with_content", "/i/1b"), ("indicator_locked", "/i/1c")))
 
 
 def indicator_with_a_fragment_error(w, page, role):
@@ -233,10 +223,6 @@ def after_a_live_update(w, page, role):
     text = f"Pushed to the {role}"
     w.post(other, "/i/1d/evidence", {"text": text, "source": ""})
     expect(page.locator("#evidence").get_by_text(text, exact=True)).to_be_visible()
-
-
-def report(w, page, role):
-    open_live(w, page, "/report")
 
 
 IN_SESSION = [share, overview, indicator_empty, indicator_with_content, indicator_locked,
