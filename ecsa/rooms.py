@@ -18,12 +18,16 @@ Lock order (acquire in this order only; never take a lock while holding a later 
   4. SessionNotes._lock  — the room's notes documents and their log
   5. Room.lock           — the room's live state (presence, follow-me, gate, throttle);
                            a leaf: nothing else is taken while it is held
+  -  Closer._due         — the queue of rooms to look at when their grace is up; a leaf,
+                           taken with any of the above held or none
 Loading is done before a lock is taken where it can be (SessionNotes.doc reads the stored
 state, rank 3, before taking its own lock, rank 4).
 """
 
 from __future__ import annotations
 
+import heapq
+import logging
 import threading
 import time
 import weakref
@@ -31,6 +35,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from . import memory
+
+log = logging.getLogger(__name__)
 
 TYPING_SECONDS = 4.0
 EVENTS_PER_SECOND, BURST = 40, 120  # a socket's message throttle (token bucket)
@@ -228,6 +234,61 @@ class Room:
             self.last_used = self.clock()
 
 
+class Closer:
+    """Looks at each idle room when its grace period is up, in one thread for all of them.
+
+    A thread per idle room (threading.Timer) made a thousand threads at once when a
+    thousand sockets left together, all queueing on the interpreter's thread registry. The
+    thread here runs only while something is due, and ends when the queue is empty.
+    """
+
+    def __init__(self, look: Callable[[str], None], clock: Callable[[], float] = time.monotonic):
+        self.look, self.clock = look, clock
+        self._due = threading.Condition(threading.Lock())  # a leaf: see the module's lock order
+        self._queue: list[tuple[float, str]] = []  # (when, session id), a heap
+        self._queued: set[str] = set()
+        self._running = False
+
+    def watch(self, session_id: str, delay: float) -> None:
+        """Look at the room `delay` seconds from now, unless a look is already due."""
+        with self._due:
+            if session_id in self._queued:
+                return
+            self._queued.add(session_id)
+            heapq.heappush(self._queue, (self.clock() + delay, session_id))
+            if not self._running:
+                self._running = True
+                threading.Thread(target=self._run, name="ecsa-room-closer", daemon=True).start()
+            else:
+                self._due.notify()
+
+    def due(self) -> int:
+        """How many rooms are waiting to be looked at."""
+        with self._due:
+            return len(self._queue)
+
+    def running(self) -> bool:
+        """Whether this closer's thread is running (it ends when nothing is due)."""
+        with self._due:
+            return self._running
+
+    def _run(self) -> None:
+        """Look at each room when it is due, holding no lock while looking; end when none is."""
+        while True:
+            with self._due:
+                while self._queue and self._queue[0][0] > self.clock():
+                    self._due.wait(self._queue[0][0] - self.clock())
+                if not self._queue:
+                    self._running = False
+                    return
+                _, session_id = heapq.heappop(self._queue)
+                self._queued.discard(session_id)
+            try:
+                self.look(session_id)
+            except Exception:  # one room that cannot close must not stop the others closing
+                log.exception("closing the room of session %s failed", session_id)
+
+
 class Rooms:
     """The registry of open rooms: open (find or make), by socket, and close when idle."""
 
@@ -239,7 +300,7 @@ class Rooms:
         self._alive: weakref.WeakValueDictionary[str, Room] = weakref.WeakValueDictionary()
         self._openers: dict[str, threading.Lock] = {}  # rank 2, one per room being opened or closed
         self._by_socket: dict[str, str] = {}
-        self._timers: dict[str, threading.Timer] = {}
+        self.closer = Closer(self._maybe_close)
 
     def open(self, session_id: str) -> Room | None:
         """The session's room, loading it if it is not open (None if it cannot be loaded)."""
@@ -299,20 +360,14 @@ class Rooms:
             self._watch(room)
         return room
 
-    def _watch(self, room: Room) -> None:
+    def _watch(self, room: Room, delay: float | None = None) -> None:
         """Check, `grace` seconds after it was last used, whether a room can be closed."""
-        with self._lock:
-            if room.session_id in self._timers:
-                return
-            timer = threading.Timer(self.grace, self._maybe_close, (room.session_id,))
-            timer.daemon = True
-            self._timers[room.session_id] = timer
-        timer.start()
+        self.closer.watch(room.session_id, self.grace if delay is None else delay)
 
     def _maybe_close(self, session_id: str) -> None:
-        """Close the room if it has been idle for `grace` seconds; else look again later."""
+        """Close the room if it has been idle for `grace` seconds; else look again when it
+        will have been (the closer's thread)."""
         with self._lock:
-            self._timers.pop(session_id, None)
             room = self._open.get(session_id)
         if room is None:
             return
@@ -320,11 +375,11 @@ class Rooms:
         if idle is None:
             return  # sockets are in it: the last to leave starts the watch again
         if idle < self.grace:
-            self._watch(room)
+            self._watch(room, self.grace - idle)
             return
         self.close(session_id)
         del room  # the last reference here: the trim below can then free what the room held
-        memory.released()  # from this timer thread, holding no lock: give the room's memory back
+        memory.released()  # from the closer's thread, holding no lock: give the room's memory back
 
     def close(self, session_id: str) -> None:
         """Fold and let go of a room now (it is loaded again when next asked for)."""

@@ -15,6 +15,7 @@ from conftest import SESSION_FORM
 from ecsa import create_app
 from ecsa.events import Event
 from ecsa.realtime import socketio
+from ecsa.rooms import Closer
 
 
 def registry(app):
@@ -172,3 +173,63 @@ def test_a_room_held_by_a_request_is_found_again_not_loaded_twice(quick_app):
     assert rooms.open_ids() == []
     assert registry(quick_app).get(session_id).room is held.room
     assert registry(quick_app).get(session_id).file is held.file
+
+
+# One thread closes idle rooms, however many go idle at once
+
+def test_a_thousand_rooms_going_idle_at_once_are_looked_at_by_one_thread_that_then_ends():
+    looked: list[str] = []
+    closer = Closer(looked.append)
+    threads_before = set(threading.enumerate())
+    for n in range(1000):
+        closer.watch(f"s{n}", 0.3)
+    assert closer.running() and closer.due() == 1000
+    started = [thread for thread in threading.enumerate() if thread not in threads_before]
+    assert [thread.name for thread in started if thread.name.startswith("ecsa-room-closer")] == ["ecsa-room-closer"]
+    assert wait_until(lambda: len(looked) == 1000)
+    assert sorted(looked) == sorted(f"s{n}" for n in range(1000))
+    assert wait_until(lambda: not closer.running()) and closer.due() == 0
+    closer.watch("again", 0.01)  # a new thread once something is due again
+    assert wait_until(lambda: looked[-1] == "again")
+
+
+def test_rooms_are_looked_at_when_due_in_order_and_once_however_often_watched():
+    looked: list[tuple[str, float]] = []
+    started = time.monotonic()
+    closer = Closer(lambda session_id: looked.append((session_id, time.monotonic() - started)))
+    closer.watch("late", 0.4)
+    closer.watch("early", 0.1)
+    closer.watch("late", 0.05)  # already due to be looked at: not again, nor sooner
+    assert wait_until(lambda: len(looked) == 2)
+    time.sleep(0.2)
+    assert [name for name, _ in looked] == ["early", "late"]
+    assert looked[0][1] >= 0.1 and looked[1][1] >= 0.4
+    closer.watch("late", 0.05)  # looked at: it may be watched again
+    assert wait_until(lambda: len(looked) == 3)
+
+
+def test_a_room_that_fails_to_close_is_logged_and_the_others_still_close(caplog):
+    looked: list[str] = []
+
+    def look(session_id: str) -> None:
+        if session_id == "broken":
+            raise OSError("disk gone")
+        looked.append(session_id)
+    closer = Closer(look)
+    for session_id, delay in (("broken", 0.05), ("fine", 0.1)):
+        closer.watch(session_id, delay)
+    assert wait_until(lambda: looked == ["fine"])
+    assert "broken" in caplog.text and "disk gone" in caplog.text
+
+
+def test_a_room_used_during_its_grace_closes_a_grace_after_its_last_use_not_two(quick_app):
+    rooms = registry(quick_app).rooms
+    rooms.grace = 1.0
+    client, session_id = new_session(quick_app)
+    assert client.get(f"/s/{session_id}/").status_code == 200  # watched from now
+    time.sleep(0.5)
+    assert client.get(f"/s/{session_id}/").status_code == 200  # used again half-way through its grace
+    used = time.monotonic()
+    assert wait_until(lambda: rooms.open_ids() == [], seconds=5)
+    # One grace after the last use; waiting a whole grace again at the first look made it 1.5 s.
+    assert 0.95 <= time.monotonic() - used < 1.45
