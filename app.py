@@ -164,4 +164,5 @@ def announce(app, server: BaseWSGIServer, host: str) -> None:
 
 
 if __name__ == "__main__":
+    memory.use_system_allocator()  # may start again at once, on glibc's malloc: ecsa/memory.py
     sys.exit(main())

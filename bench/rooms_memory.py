@@ -7,7 +7,9 @@ AsyncClient) and showing an indicator; then every page disconnects and the rooms
 period passes. Prints this process's resident memory and the live room objects before,
 at the peak and after. Target (issue #12): after within 10% of before, zero rooms left.
 Memory is read as the server leaves it: what glibc gives back is what the app's
-`ecsa.memory` gives back as rooms close (and MALLOC_ARENA_MAX, if set, is the app's too).
+`ecsa.memory` gives back as rooms close. Like `python app.py`, this starts again on the C
+library's malloc unless PYTHONMALLOC is set (PYTHONMALLOC=pymalloc measures CPython's own
+allocator); MALLOC_ARENA_MAX, if set, is the app's too.
 
 Only the server lives in the measured process. "Before" is taken after a warm-up session
 has come and gone, so what the first session loads for good (templates, pycrdt, the
@@ -37,6 +39,8 @@ sys.path.insert(0, str(ROOT))
 # or the memory they free would come after the trim that follows a room's close.
 GRACE = 10.0
 CONNECTING_AT_ONCE = 50
+ALLOCATORS = {None: "CPython's own allocator (pymalloc)", "pymalloc": "CPython's own allocator (pymalloc)",
+              "malloc": "the C library's malloc, as app.py runs"}
 
 
 def rss_mib() -> float:
@@ -161,6 +165,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.clients:
         return asyncio.run(clients(args.clients[0], int(args.clients[1]), args.clients[2]))
+    from ecsa import memory
+    memory.use_system_allocator()  # as app.py does: this process may start again at once
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     app, base, server = serve()
     rooms = app.extensions["ecsa"].rooms
@@ -176,7 +182,8 @@ def main() -> None:
     again_peak, again_alive, _ = drive(base, args.sessions, rooms, known)
     again, again_after = rss_mib(), rooms.alive()
     server.shutdown()
-    print(f"{args.sessions} sessions, each with a page on a real WebSocket, opened in {took:.1f} s")
+    print(f"{args.sessions} sessions, each with a page on a real WebSocket, opened in {took:.1f} s; "
+          f"objects on {ALLOCATORS.get(os.environ.get('PYTHONMALLOC'), os.environ.get('PYTHONMALLOC'))}")
     print(f"server RSS before {before:.1f} MiB, peak {peak:.1f} MiB, after {after:.1f} MiB "
           f"({(after - before) / before * 100:+.1f}% of before; target within 10%)")
     print(f"live rooms: before {alive_before}, peak {alive_peak}, after {alive_after} (target 0)")

@@ -18,6 +18,8 @@ import orjson
 import tinydb
 from tinydb.storages import Storage
 
+from . import memory
+
 SESSION_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # A JSON escape of half a surrogate pair: parsed, it is text that cannot be written back.
 SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
@@ -394,6 +396,15 @@ class SessionDirectory:
         """Stop serving a session whose file turned out to be unusable (it stays on disk)."""
         with self._lock:
             self._known.discard(session_id)
+
+    def compact(self) -> dict[str, str]:
+        """Re-make the id kept for each session (see ecsa/memory.py: made while rooms were
+        open, each would keep the memory around it resident); returns {id: its new copy}
+        so that other indexes can share the copies."""
+        with self._lock:
+            copies = {session_id: memory.fresh(session_id) for session_id in self._known}
+            self._known = set(copies.values())
+        return copies
 
     def ids(self) -> list[str]:
         """Ids of all usable sessions, sorted."""

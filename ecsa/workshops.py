@@ -7,7 +7,7 @@ import os
 import secrets
 import threading
 
-from . import layout
+from . import layout, memory
 from .events import FACILITATOR, Actor, new_id, now_iso
 from .framework import Framework
 from .notes import SessionNotes
@@ -45,6 +45,15 @@ class Workshops:
         for problem in self.problems:
             log.error("%s", problem)
         self.rooms = Rooms(self._load_room, self._close_room, grace=room_grace)
+        memory.compact_when_quiet(self.compact)
+
+    def compact(self) -> None:
+        """Re-make the strings kept for every session (its id, its join code), after rooms
+        close: see ecsa/memory.py. Takes the directory's lock, then (not nested) the registry's."""
+        copies = self.directory.compact()
+        with self._lock:
+            self._by_code = {memory.fresh(code): copies.get(session_id, session_id)
+                             for code, session_id in self._by_code.items()}
 
     def _check(self, session_id: str, file) -> str | None:
         """Why a session found at start-up cannot be served (None: it can), indexing its join

@@ -4,17 +4,12 @@ Usage: python tests/crash_writer.py <session file>
 The parent kills this process with SIGKILL at a random moment and then checks
 that every acknowledged transaction is on disk.
 """
-import importlib.util
 import os
 import sys
 
-# Load ecsa/storage.py by path so the child neither needs the package's
-# __init__ (which may import Flask) nor pays for it at every start.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-_spec = importlib.util.spec_from_file_location(
-    "ecsa_storage", os.path.join(_HERE, os.pardir, "ecsa", "storage.py"))
-storage = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(storage)
+# The package's domain modules load no Flask (tests/test_domain_imports.py).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
+from ecsa import storage  # noqa: E402 (after the path is set)
 
 PAD = "lorem ipsum dolor sit amet, " * 80  # ~2 KB so each write takes a moment
 

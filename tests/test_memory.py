@@ -4,9 +4,13 @@ while a lock is held, and nothing at all is done where the C library is not glib
 from __future__ import annotations
 
 import gc
+import sys
 import threading
 import time
 import weakref
+from types import SimpleNamespace
+
+import pytest
 
 from conftest import SESSION_FORM
 from ecsa import create_app, memory
@@ -118,3 +122,116 @@ def test_a_room_closed_after_its_grace_period_trims_holding_no_lock(tmp_path, mo
     assert trimmed.wait(5), "no trim after the room closed"
     assert seen == [{"registry": False, "room": False, "file": False, "opener": False, "open": False,
                      "let go": True}]
+
+
+# The C library's allocator, from `python app.py`
+
+class Exec:
+    """os.execv, recording what it was asked (and returning, where the real one would not)."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, path, argv):
+        self.calls.append((path, list(argv)))
+
+
+def test_the_app_starts_again_on_the_c_librarys_malloc_with_the_same_command_line():
+    environ, execv = {}, Exec()
+    memory.use_system_allocator(environ=environ, libc=FakeLibc(), execv=execv)
+    assert environ["PYTHONMALLOC"] == "malloc"
+    assert execv.calls == [(sys.executable, sys.orig_argv)]
+
+
+@pytest.mark.parametrize("environ", [{"PYTHONMALLOC": "malloc"}, {"PYTHONMALLOC": "pymalloc"}, {"PYTHONMALLOC": ""}])
+def test_an_allocator_already_chosen_is_kept_and_the_process_not_started_again(environ):
+    execv, chosen = Exec(), dict(environ)
+    memory.use_system_allocator(environ=environ, libc=FakeLibc(), execv=execv)
+    assert execv.calls == [] and environ == chosen
+
+
+def test_without_glibc_the_allocator_is_left_alone():
+    environ, execv = {}, Exec()
+    memory.use_system_allocator(environ=environ, libc=None, execv=execv)
+    assert execv.calls == [] and environ == {}
+
+
+def test_a_python_told_to_ignore_the_environment_is_not_started_again(monkeypatch):
+    """python -E would never see PYTHONMALLOC: starting again would loop for ever."""
+    monkeypatch.setattr(sys, "flags", SimpleNamespace(ignore_environment=1))
+    environ, execv = {}, Exec()
+    memory.use_system_allocator(environ=environ, libc=FakeLibc(), execv=execv)
+    assert execv.calls == [] and environ == {}
+
+
+# Compaction: what is kept for every session is re-made as rooms close
+
+class Keeper:
+    def __init__(self, calls: list, fail: bool = False):
+        self.calls, self.fail = calls, fail
+
+    def compact(self):
+        self.calls.append(self)
+        if self.fail:
+            raise RuntimeError("boom")
+
+
+def test_a_fresh_string_is_equal_but_a_new_object():
+    for text in ("Wh7SnXMaSBnn", "KA7YAJ", "é and 😀"):
+        copy = memory.fresh(text)
+        assert copy == text and copy is not text
+
+
+def test_compaction_calls_each_live_owner_once_and_a_failure_stops_none_of_the_others(caplog, monkeypatch):
+    monkeypatch.setattr(memory, "_compactions", [])
+    calls = []
+    first, failing, last = Keeper(calls), Keeper(calls, fail=True), Keeper(calls)
+    gone = Keeper(calls)
+    for keeper in (first, failing, gone, last):
+        memory.compact_when_quiet(keeper.compact)
+    del gone  # held weakly: an app that has gone is not kept alive, nor called
+    gc.collect()
+    memory.compact()
+    assert calls == [first, failing, last]
+    assert "compacting" in caplog.text and "boom" in caplog.text
+    assert len(memory._compactions) == 4  # pruned at the next registration
+    memory.compact_when_quiet(first.compact)
+    assert len(memory._compactions) == 4
+
+
+def test_compaction_empties_the_caches_that_keep_strings_made_while_busy():
+    import urllib.parse
+    urllib.parse.urlsplit("/s/abc/share?x=1")
+    assert urllib.parse.urlsplit.cache_info().currsize > 0
+    memory.compact()
+    assert urllib.parse.urlsplit.cache_info().currsize == 0
+
+
+def test_the_registry_re_makes_each_sessions_id_and_join_code_and_still_finds_them(tmp_path):
+    app = create_app({"TESTING": True, "DATA_DIR": str(tmp_path / "data")})
+    registry = app.extensions["ecsa"]
+    client = app.test_client()
+    made = [client.post("/sessions", data=SESSION_FORM).headers["Location"].split("/")[2] for _ in range(3)]
+    before = dict(registry._by_code)
+    kept_ids = {session_id: session_id for session_id in registry.directory._known}
+    registry.compact()
+    after = registry._by_code
+    assert after == before and sorted(registry.directory.ids()) == sorted(made)
+    known = {session_id: session_id for session_id in registry.directory._known}
+    for code, session_id in after.items():
+        old_code = next(c for c in before if c == code)
+        assert code is not old_code and session_id is not kept_ids[session_id]
+        assert session_id is known[session_id]  # one copy of each id, shared by both indexes
+        assert registry.session_of_code(code) == session_id and registry.get(session_id) is not None
+    code, session_id = next(iter(after.items()))
+    joining = client.get(f"/join/{code}")
+    assert joining.status_code == 303 and f"/s/{session_id}/" in joining.headers["Location"]
+
+
+@pytest.mark.skipif(memory.GLIBC is None, reason="the trim is glibc's")
+def test_each_trim_compacts_first(monkeypatch):
+    done = []
+    monkeypatch.setattr(memory, "compact", lambda: done.append("compact"))
+    monkeypatch.setattr(memory.gc, "collect", lambda: done.append("collect"))
+    memory.collect_and_trim()
+    assert done == ["compact", "collect"]

@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 import simple_websocket
 
+from ecsa import memory
+
 ROOT = Path(__file__).resolve().parent.parent
 REFUSED = "ECSA Workshop cannot start: "
 
@@ -226,3 +228,26 @@ def test_an_empty_secret_key_file_is_replaced_with_a_warning_and_people_can_crea
     # Was 500: nothing can be signed with an empty key.
     assert connection.getresponse().status == 303
     connection.close()
+
+
+# The allocator (ecsa/memory.py: what rooms free can then be handed back page by page)
+
+def started_environment(server: Server) -> list[bytes]:
+    """The environment the server's process was last exec'd with."""
+    return Path(f"/proc/{server.process.pid}/environ").read_bytes().split(b"\0")
+
+
+@pytest.mark.skipif(memory.GLIBC is None, reason="only under glibc does the app choose its allocator")
+def test_the_server_runs_on_the_c_librarys_malloc_as_the_process_it_was_started_as(tmp_path, servers):
+    server = servers(tmp_path / "data")  # the same process id: started again with execv, not forked
+    assert b"PYTHONMALLOC=malloc" in started_environment(server)
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    connection.request("GET", "/")
+    assert connection.getresponse().status == 200
+
+
+@pytest.mark.skipif(memory.GLIBC is None, reason="only under glibc does the app choose its allocator")
+def test_an_allocator_the_operator_chose_is_kept(tmp_path, servers):
+    server = servers(tmp_path / "data", PYTHONMALLOC="pymalloc")
+    environment = started_environment(server)
+    assert b"PYTHONMALLOC=pymalloc" in environment and b"PYTHONMALLOC=malloc" not in environment
