@@ -4,7 +4,7 @@ A busy spell (1,000 sessions open at once) makes a great many small objects, and
 them outlive it: each new session's id and join code in the registry, entries in the
 interpreter's caches. Wherever those few land, they keep the memory around them resident.
 Four things, together, bring the server back to where it started once the rooms close
-(`python -m bench.rooms_memory`: 1,000 new sessions opened and closed, +2.6% to +3.4%):
+(`python -m bench.rooms_memory`: 1,000 new sessions opened and closed, +2.6% to +3.8%):
 
 - **The C library's allocator** (`use_system_allocator`, from `python app.py`). CPython's
   own small-object allocator returns a 1 MiB arena only when every object in it is freed,
