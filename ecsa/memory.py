@@ -10,10 +10,9 @@ Four things, together, bring the server back to where it started once the rooms 
   own small-object allocator returns a 1 MiB arena only when every object in it is freed,
   so one survivor keeps a whole arena: after the busy spell 39 arenas became 78 (RSS +49%;
   still +24% to +29% with the two steps below). glibc's malloc can hand back any free
-  4 KiB page (`malloc_trim`). The app therefore
-  starts again on it (`PYTHONMALLOC=malloc`), once, before anything else is done; an
-  operator's own PYTHONMALLOC wins. The latency benches were measured this way
-  (bench/RESULTS.md).
+  4 KiB page (`malloc_trim`). The app therefore starts again on it (`PYTHONMALLOC=malloc`),
+  once, before anything else is done; an operator's own PYTHONMALLOC wins. It costs about
+  5% more CPU per live message; the latency benches in bench/RESULTS.md were run this way.
 - **Compaction when rooms close** (`compact_when_quiet`): the registry re-makes the strings
   it keeps for every session, so the copies sit together instead of one on each page the
   busy spell used (without this, +10.9%).
